@@ -1,0 +1,36 @@
+"""The import-coco / export-coco / eval sub-commands on real files."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from pipeline.evaluation.cli import add_commands, main
+
+
+def test_import_export_eval_through_the_cli(ann_path, tmp_path, capsys):
+    table, results, report = tmp_path / "gt.parquet", tmp_path / "results.json", tmp_path / "eval.json"
+    assert main(["import-coco", "--input", str(ann_path), "--output", str(table)]) == 0
+    assert main(["export-coco", "--poses", str(table), "--output", str(results),
+                 "--annotations", str(ann_path)]) == 0
+    assert len(json.loads(results.read_text())) == 12
+    assert main(["eval", "--poses", str(table), "--annotations", str(ann_path), "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "000000197388.jpg" in out and "AP50" in out
+    assert json.loads(report.read_text())["stats"]["AP"] == pytest.approx(1.0)
+    # the results file scores the same as the table it came from
+    assert main(["eval", "--poses", str(results), "--annotations", str(ann_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("1.000")
+
+
+def test_cli_errors_name_the_input(tmp_path, ann_path, capsys):
+    assert main(["eval", "--poses", str(tmp_path / "none.parquet"), "--annotations", str(ann_path)]) == 2
+    assert "none.parquet not found" in capsys.readouterr().err
+
+
+def test_add_commands_registers_on_a_host_parser():
+    parser = argparse.ArgumentParser(prog="posepipe")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["eval", "--poses", "p.parquet", "--annotations", "a.json"])
+    assert callable(args.func) and args.poses == "p.parquet"
