@@ -1,0 +1,113 @@
+"""Part candidates: smoothing, optional bicubic upsampling, 3x3 non-maximum suppression and
+sub-pixel refinement of the 18 part confidence maps (numpy/scipy only)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from pipeline.parsing.config import ParseConfig
+from pipeline.skeleton import NUM_KEYPOINTS
+
+# Neighbours that come earlier in raster order must be strictly lower (ties there lose), later
+# ones lower or equal: a flat two-cell plateau gives exactly one peak.
+_EARLIER = ((-1, -1), (-1, 0), (-1, 1), (0, -1))
+_LATER = ((0, 1), (1, -1), (1, 0), (1, 1))
+_LOG_FLOOR = 1e-12
+
+
+@lru_cache(maxsize=32)
+def _cubic_upsampling_matrix(n: int, factor: int) -> np.ndarray:
+    """float32 [n * factor, n]: bicubic (Keys, a = -0.5) interpolation from n cells to n * factor.
+
+    Fine cell u has its centre at coarse-cell coordinate (u + 0.5) / factor - 0.5 (centres
+    convention, as OpenCV's resize); samples beyond the edge repeat the edge cell.
+    """
+    src = (np.arange(n * factor) + 0.5) / factor - 0.5
+    base = np.floor(src).astype(np.int64)
+    frac = src - base
+    out = np.zeros((n * factor, n), np.float64)
+    rows = np.arange(n * factor)
+    for k in range(-1, 3):
+        d = np.abs(frac - k)
+        w = np.where(d <= 1, 1.5 * d ** 3 - 2.5 * d ** 2 + 1,
+                     np.where(d < 2, -0.5 * d ** 3 + 2.5 * d ** 2 - 4 * d + 2, 0.0))
+        np.add.at(out, (rows, np.clip(base + k, 0, n - 1)), w)
+    return out.astype(np.float32)
+
+
+def working_maps(heatmaps: np.ndarray, config: ParseConfig) -> np.ndarray:
+    """The 18 part maps [18, H*f, W*f] (f = config.upsample) after upsampling and smoothing."""
+    maps = np.asarray(heatmaps[:NUM_KEYPOINTS], dtype=np.float32)
+    f = config.upsample
+    if f > 1:
+        ry = _cubic_upsampling_matrix(maps.shape[1], f)
+        rx = _cubic_upsampling_matrix(maps.shape[2], f)
+        maps = np.matmul(np.matmul(ry, maps), rx.T)
+    if config.smooth_sigma > 0:
+        maps = gaussian_filter(maps, sigma=(0, config.smooth_sigma, config.smooth_sigma), mode="nearest")
+    return maps
+
+
+def _refine(line_m: np.ndarray, line_0: np.ndarray, line_p: np.ndarray, mode: str) -> np.ndarray:
+    """Vertex offset (in cells, relative to the middle sample) of the parabola through 3 values."""
+    if mode == "gaussian":
+        line_m, line_0, line_p = (np.log(np.maximum(v, _LOG_FLOOR)) for v in (line_m, line_0, line_p))
+    curvature = line_m - 2.0 * line_0 + line_p
+    concave = curvature < 0
+    return np.where(concave, (line_m - line_p) / (2.0 * np.where(concave, curvature, -1.0)), 0.0)
+
+
+def _subpixel_axis(maps: np.ndarray, ch, i, j, axis: int, mode: str) -> np.ndarray:
+    """Refined coordinate along ``axis`` (1 = rows, 2 = columns) of peaks at (ch, i, j)."""
+    at = i if axis == 1 else j
+    n = maps.shape[axis]
+    if mode == "none" or n < 3:
+        return at.astype(np.float64)
+    # Three samples centred on the peak, shifted inwards at the map border (one-sided fit).
+    c = np.clip(at, 1, n - 2)
+    if axis == 1:
+        vals = [maps[ch, c + d, j] for d in (-1, 0, 1)]
+    else:
+        vals = [maps[ch, i, c + d] for d in (-1, 0, 1)]
+    vals = [v.astype(np.float64) for v in vals]
+    vertex = c + _refine(*vals, mode)
+    return np.clip(vertex, at - 0.5, at + 0.5)
+
+
+def find_peaks(heatmaps: np.ndarray, config: ParseConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peaks of the 18 part maps of ``heatmaps`` [19, H, W] (background channel ignored).
+
+    Returns (part_start int32 [19], cells float64 [K, 2], scores float32 [K]): the peaks of part p
+    are rows part_start[p]:part_start[p+1], in raster order; ``cells`` holds their sub-pixel
+    (x, y) in map cells of the input maps (cell centres at integers) and ``scores`` the working
+    map's value at the peak. At most ``config.max_peaks`` per part are kept (highest first).
+    """
+    maps = working_maps(heatmaps, config)
+    _, h, w = maps.shape
+    padded = np.pad(maps, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    centre = padded[:, 1:h + 1, 1:w + 1]
+    is_peak = centre > config.peak_threshold
+    for offsets, strict in ((_EARLIER, True), (_LATER, False)):
+        for dy, dx in offsets:
+            neighbour = padded[:, 1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+            is_peak &= (centre > neighbour) if strict else (centre >= neighbour)
+    ch, i, j = np.nonzero(is_peak)
+    scores = maps[ch, i, j]
+    counts = np.bincount(ch, minlength=NUM_KEYPOINTS)
+    if counts.max(initial=0) > config.max_peaks:
+        keep = np.ones(len(ch), bool)
+        start = np.concatenate([[0], np.cumsum(counts)])
+        for p in np.flatnonzero(counts > config.max_peaks):
+            sl = slice(start[p], start[p + 1])
+            weakest = np.argsort(-scores[sl], kind="stable")[config.max_peaks:]
+            keep[start[p] + weakest] = False
+        ch, i, j, scores = ch[keep], i[keep], j[keep], scores[keep]
+        counts = np.bincount(ch, minlength=NUM_KEYPOINTS)
+    part_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    f = config.upsample
+    x = _subpixel_axis(maps, ch, i, j, 2, config.subpixel)
+    y = _subpixel_axis(maps, ch, i, j, 1, config.subpixel)
+    cells = (np.stack([x, y], axis=1) + 0.5) / f - 0.5
+    return part_start, cells, scores.astype(np.float32)
