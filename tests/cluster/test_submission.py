@@ -1,0 +1,77 @@
+"""Turning a job spec into a Ray Jobs submission (no cluster needed): checks, spec copy, runtime_env."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+import pipeline
+from pipeline.cluster.submission import SPEC_NAME, SubmissionError, build_submission, parse_env_args
+from pipeline.job.spec import SpecError
+
+
+@pytest.fixture(autouse=True)
+def staging_in_tmp_path(tmp_path, monkeypatch):
+    """Spec copies are staged under the test's tmp_path (submit() deletes them; these tests don't submit)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+def write_spec(tmp_path: Path, **settings) -> Path:
+    path = tmp_path / "my job.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def test_spec_copy_joins_the_cluster_and_code_travels(tmp_path):
+    spec = write_spec(tmp_path, input=["s3://photos/2024/"], output="s3://labels/2024",
+                      images_per_shard=4, storage_options={"anon": False})
+    environ = {"AWS_ENDPOINT_URL": "http://s3.local:9000", "AWS_SECRET_ACCESS_KEY": "shh", "HOME": "/root"}
+    sub = build_submission(spec, environ=environ, env={"POSEPIPE_MODEL_DIR": "/models"})
+
+    shipped = yaml.safe_load((Path(sub.runtime_env["working_dir"]) / SPEC_NAME).read_text())
+    assert shipped["ray_address"] == "auto" and shipped["progress"] is False
+    assert shipped["input"] == ["s3://photos/2024/"] and shipped["output"] == "s3://labels/2024"
+    assert shipped["images_per_shard"] == 4 and shipped["storage_options"] == {"anon": False}
+    assert sub.entrypoint == f"python -m pipeline.cli run --config {SPEC_NAME}"
+    assert sub.runtime_env["py_modules"] == [str(Path(pipeline.__file__).parent)]
+    # The S3 endpoint is passed through; credentials only when asked for; explicit env added.
+    assert sub.runtime_env["env_vars"] == {"AWS_ENDPOINT_URL": "http://s3.local:9000", "POSEPIPE_MODEL_DIR": "/models"}
+    assert sub.submission_id.startswith("posepipe-my-job-")
+    assert sub.metadata["posepipe_output"] == "s3://labels/2024"
+
+
+def test_installed_code_mode_ships_only_the_spec(tmp_path):
+    spec = write_spec(tmp_path, input="s3://a/b.mp4", output="s3://a/out")
+    sub = build_submission(spec, ship_code=False, environ={}, submission_id="run-7")
+    assert "py_modules" not in sub.runtime_env and sub.submission_id == "run-7"
+    assert sorted(p.name for p in Path(sub.runtime_env["working_dir"]).iterdir()) == [SPEC_NAME]
+
+
+def test_local_paths_are_refused_with_what_to_do(tmp_path):
+    spec = write_spec(tmp_path, input=["media/images"], output="s3://labels/out")
+    with pytest.raises(SubmissionError, match=r"input '.*media/images' is a path on this machine.*s3://"):
+        build_submission(spec, environ={})
+    spec = write_spec(tmp_path, input=["s3://in/"], output="out/")
+    with pytest.raises(SubmissionError, match=r"output .* is a path on this machine"):
+        build_submission(spec, environ={})
+    # A shared mount is allowed on request, as an absolute path (resolved here, not on the cluster).
+    sub = build_submission(spec, environ={}, allow_local_paths=True)
+    shipped = yaml.safe_load((Path(sub.runtime_env["working_dir"]) / SPEC_NAME).read_text())
+    assert shipped["output"] == str(Path.cwd() / "out")
+
+
+def test_bad_spec_fails_before_submitting(tmp_path):
+    with pytest.raises(SpecError, match="my job.yaml.*batch_sise"):
+        build_submission(write_spec(tmp_path, input="s3://a/", output="s3://b/", batch_sise=4), environ={})
+    with pytest.raises(SpecError, match="not found"):
+        build_submission(tmp_path / "missing.yaml", environ={})
+
+
+def test_env_arguments():
+    assert parse_env_args(["A=1", "B", "C=x=y"], environ={"B": "from-shell"}) == {"A": "1", "B": "from-shell", "C": "x=y"}
+    with pytest.raises(SubmissionError, match="MISSING: not set in this shell"):
+        parse_env_args(["MISSING"], environ={})
+    with pytest.raises(SubmissionError, match="valid variable name"):
+        parse_env_args(["1BAD=2"], environ={})
