@@ -1,0 +1,115 @@
+"""Small picklable records handed between the job's stages (no Ray, no torch)."""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline.video.shards import FrameRange
+
+STAGES = ("list", "read", "decode", "network", "parse", "write")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file. uri: fsspec form ("s3://b/k" or an absolute local path); kind: "image"/"video";
+    size in bytes; etag: object-store ETag or local mtime; source_id: 16-hex hash of uri, size, etag."""
+
+    uri: str
+    kind: str
+    size: int
+    etag: str
+    source_id: str
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The unit of work, output and resume: some images, or one frame range of one video.
+
+    shard_id: 16-hex hash of the sources (uri, size, etag), frame range, model id and config id.
+    video_info: the pipeline.video.VideoInfo used for planning (saves each shard a demux pass).
+    """
+
+    shard_id: str
+    kind: str  # "images" | "video"
+    sources: tuple[Source, ...]
+    frames: FrameRange | None = None
+    video_info: Any = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        if self.kind == "video" and self.frames is not None:
+            return f"{self.sources[0].uri} frames {self.frames.start}..{self.frames.stop - 1}"
+        return self.sources[0].uri if len(self.sources) == 1 else f"{len(self.sources)} images from {self.sources[0].uri}"
+
+
+@dataclass
+class ErrorRecord:
+    """One row of the ``errors`` table (see schemas/errors.v1.json)."""
+
+    input: str
+    stage: str
+    error_type: str
+    message: str
+    shard_id: str | None = None
+    attempts: int = 1
+    time_utc: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
+
+    @classmethod
+    def from_exception(cls, input: str, stage: str, exc: BaseException, message: str | None = None,
+                       shard_id: str | None = None, attempts: int = 1) -> "ErrorRecord":
+        return cls(input=input, stage=stage, error_type=type(exc).__name__,
+                   message=message or f"{input}: {exc}", shard_id=shard_id, attempts=attempts)
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """One decoded frame: where it came from and its size in pixels (after rotation/EXIF orientation)."""
+
+    source_uri: str
+    source_id: str
+    frame_index: int
+    timestamp_s: float | None
+    width: int
+    height: int
+
+
+@dataclass
+class DecodedShard:
+    """A shard's decoded frames: images[i] is uint8 BGR [H, W, 3] for frames[i]; errors per bad input."""
+
+    shard: Shard
+    frames: list[FrameMeta]
+    images: list[np.ndarray]
+    errors: list[ErrorRecord]
+    seconds: float = 0.0
+
+
+@dataclass
+class CandidateShard:
+    """A shard after the network: per frame the parser's compact limb candidates (no full maps)."""
+
+    shard: Shard
+    frames: list[FrameMeta]
+    candidates: list[Any]
+    errors: list[ErrorRecord]
+    decode_seconds: float = 0.0
+    network_seconds: float = 0.0
+    candidate_seconds: float = 0.0
+
+
+@dataclass
+class ShardResult:
+    """What a finished shard reports to the driver (also stored as its ``_shards/<id>.json`` marker)."""
+
+    shard_id: str
+    status: str  # "done" | "failed"
+    frames: int = 0
+    people: int = 0
+    errors: int = 0
+    source_ids: tuple[str, ...] = ()
+    decode_seconds: float = 0.0
+    network_seconds: float = 0.0
+    parse_seconds: float = 0.0
+    write_seconds: float = 0.0

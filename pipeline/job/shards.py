@@ -1,0 +1,67 @@
+"""Deterministic sharding: N images per shard, or one frame range of one video per shard.
+
+Shard ids hash the sources (URI, size, ETag/mtime), the frame range, the model id and the config
+id, so a re-run of the same job over unchanged inputs finds the shards it already finished.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Mapping, Sequence
+
+from pipeline.job.records import ErrorRecord, FrameRange, Shard, Source
+from pipeline.storage import describe_error, filesystem
+
+
+def shard_id(sources: Sequence[Source], frames: FrameRange | None, model_id: str, config_id: str) -> str:
+    """16-hex id of a shard holding ``sources`` (and ``frames`` of a video) for this model and config."""
+    payload = {
+        "model_id": model_id, "config_id": config_id,
+        "sources": [[s.uri, s.size, s.etag] for s in sources],
+        "frames": None if frames is None else frames.frames(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def image_shards(images: Sequence[Source], images_per_shard: int, model_id: str, config_id: str) -> list[Shard]:
+    """Consecutive groups of ``images_per_shard`` images (in the given, sorted, order)."""
+    out = []
+    for i in range(0, len(images), images_per_shard):
+        group = tuple(images[i:i + images_per_shard])
+        out.append(Shard(shard_id(group, None, model_id, config_id), "images", group))
+    return out
+
+
+def video_shards(video: Source, frames_per_shard: int, frame_step: int, model_id: str, config_id: str,
+                 storage_options: Mapping[str, Any] | None = None) -> list[Shard]:
+    """One shard per frame range of ``video`` as planned by pipeline.video.plan_shards.
+
+    Reads the container header (pipeline.video.probe); raises on an unreadable video.
+    """
+    from pipeline import video as pv
+
+    fs, path = filesystem(video.uri, storage_options)
+    with fs.open(path, "rb") as f:
+        info = pv.probe(f)
+    return [Shard(shard_id((video,), fr, model_id, config_id), "video", (video,), fr, info)
+            for fr in pv.plan_shards(info, frames_per_shard, every_k=frame_step)]
+
+
+def plan(sources: Sequence[Source], *, images_per_shard: int, frames_per_shard: int, frame_step: int,
+         model_id: str, config_id: str, storage_options: Mapping[str, Any] | None = None
+         ) -> tuple[list[Shard], list[ErrorRecord]]:
+    """All shards of a job (image shards first, then each video's) and errors for unreadable videos."""
+    images = [s for s in sources if s.kind == "image"]
+    shards = image_shards(images, images_per_shard, model_id, config_id)
+    errors: list[ErrorRecord] = []
+    for video in (s for s in sources if s.kind == "video"):
+        try:
+            shards.extend(video_shards(video, frames_per_shard, frame_step, model_id, config_id, storage_options))
+        except ImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unreadable video is an errors row, the job goes on
+            msg = describe_error(video.uri, exc) if isinstance(exc, (FileNotFoundError, PermissionError)) else (
+                f"{video.uri}: cannot read the video container ({type(exc).__name__}: {exc}); "
+                "check that the file is a complete, playable video")
+            errors.append(ErrorRecord.from_exception(video.uri, "read", exc, msg))
+    return shards, errors

@@ -1,0 +1,103 @@
+"""Where bytes live: local paths and any fsspec URI (s3://, gs://, memory://), with atomic writes.
+
+Local writes go to a hidden temp file in the target folder and are renamed into place; object
+stores get one PUT per file (an object appears whole or not at all). Readers of the output
+folders skip names starting with "." or "_", so temp files and markers never look like data.
+"""
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from typing import Any, Mapping
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+
+class StorageError(RuntimeError):
+    """A location could not be reached (missing bucket, bad credentials, no such path)."""
+
+
+def is_remote(uri: str) -> bool:
+    """True when ``uri`` names an fsspec protocol other than the local file system."""
+    proto = fsspec.utils.get_protocol(uri)
+    return proto not in ("file", "local")
+
+
+def absolute_uri(uri: str, base: str | None = None) -> str:
+    """``uri`` with a local relative path made absolute (against ``base`` or the CWD); remote URIs unchanged."""
+    if is_remote(uri):
+        return uri
+    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path):
+        path = os.path.join(base or os.getcwd(), path)
+    return os.path.normpath(path)
+
+
+def filesystem(uri: str, storage_options: Mapping[str, Any] | None = None):
+    """(fsspec filesystem, path inside it) for ``uri``; ``storage_options`` go to the filesystem."""
+    fs, path = fsspec.core.url_to_fs(uri, **dict(storage_options or {}))
+    return fs, path
+
+
+def join(base: str, *parts: str) -> str:
+    """``base`` with ``parts`` appended using "/" (valid for local paths and URIs alike)."""
+    out = base.rstrip("/")
+    for p in parts:
+        out += "/" + p.strip("/")
+    return out
+
+
+def write_bytes_atomic(fs, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` on ``fs`` so readers see either the old file or the whole new one."""
+    if isinstance(fs, LocalFileSystem):
+        folder, name = os.path.split(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    else:
+        fs.pipe_file(path, data)  # a single PUT
+
+
+def write_table_atomic(fs, path: str, table) -> int:
+    """Write pyarrow ``table`` as one Parquet file at ``path`` atomically; returns its size in bytes."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    data = buf.getvalue()
+    write_bytes_atomic(fs, path, data)
+    return len(data)
+
+
+def remove_if_exists(fs, path: str) -> None:
+    """Delete ``path`` on ``fs`` if it is there."""
+    try:
+        fs.rm_file(path)
+    except FileNotFoundError:
+        pass
+
+
+def describe_error(uri: str, exc: BaseException) -> str:
+    """A one-line message for a failed access to ``uri`` saying what to check next."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    low = text.lower()
+    if "nosuchbucket" in low or "bucket does not exist" in low or "specified bucket does not exist" in low:
+        hint = "the bucket does not exist: check the bucket name and region/endpoint"
+    elif any(k in low for k in ("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied",
+                                "access denied", "forbidden", "403", "credentials", "expiredtoken")):
+        hint = ("access was refused: check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+                "storage_options key/secret) and that they may read/write this location")
+    elif isinstance(exc, FileNotFoundError) or "no such file" in low or "not found" in low:
+        hint = "nothing exists at this location: check the path or URI"
+    elif isinstance(exc, PermissionError):
+        hint = "permission denied: check the file permissions"
+    else:
+        hint = "check that the location exists and is reachable"
+    return f"{uri}: {hint} ({text})"
