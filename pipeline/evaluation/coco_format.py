@@ -9,16 +9,15 @@ keypoints are 0-indexed pixel coordinates measured the same way (pixel (0, 0) is
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 import pandas as pd
 
+from pipeline.evaluation.poses_table import poses_frame, write_poses_parquet
 from pipeline.skeleton import COCO17_FROM_COCO18, KEYPOINTS, NUM_KEYPOINTS
 
 PERSON_CATEGORY_ID = 1
@@ -185,47 +184,16 @@ def import_coco(source: CocoJson, annotations: CocoJson | None = None, *,
         raise ValueError(f"{_name(source)} refers to image ids {unknown[:5]} missing from "
                          f"{_name(images_from)}'s images; is it the right annotation file?")
     if model_id is None:
-        model_id = "coco-ground-truth" if ground_truth else f"coco-results:{_name(source)}"
-    frame = _rows(anns, uri_of, ground_truth, model_id)
-    if output_uri is not None:
-        from pipeline.evaluation.poses_parquet import write_poses_parquet
-
-        write_poses_parquet(frame, output_uri)
-    return frame
-
-
-def _rows(anns: list[Mapping], uri_of: Mapping[int, str], ground_truth: bool, model_id: str) -> pd.DataFrame:
+        model_id = "coco-ground-truth" if ground_truth else f"coco-results:{_basename(_name(source))}"
     raw = np.asarray([a["keypoints"] for a in anns], dtype=np.float64).reshape(len(anns), 17, 3)
     present = raw[..., 2] > 0
-    kp_scores = np.ones_like(raw[..., 2]) if ground_truth else raw[..., 2]
-    kps = coco18_from_coco17(raw[..., :2], present, kp_scores)
+    kps = coco18_from_coco17(raw[..., :2], present, np.ones_like(raw[..., 2]) if ground_truth else raw[..., 2])
     scores = np.asarray([1.0 if ground_truth else a["score"] for a in anns], dtype=np.float32)
-    uris = [uri_of[int(a["image_id"])] for a in anns]
-    order = sorted(range(len(anns)), key=lambda i: (uris[i], -scores[i]))
-    person_index: dict[str, int] = {}
-    rows = []
-    for i in order:
-        k = kps[i]
-        xy = k[k[:, 2] > 0, :2]
-        lo, hi = (xy.min(axis=0), xy.max(axis=0)) if len(xy) else (np.zeros(2), np.zeros(2))
-        p = person_index[uris[i]] = person_index.get(uris[i], -1) + 1
-        rows.append({
-            "source_uri": uris[i], "source_id": _source_id(uris[i]), "frame_index": 0,
-            "timestamp_s": None, "person_index": p, "track_id": None, "score": scores[i],
-            "bbox": np.asarray([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]], np.float32),
-            "keypoints": k.reshape(-1).astype(np.float32), "num_keypoints": int(len(xy)),
-            "model_id": model_id, "config_id": "coco-import", "shard_id": "coco-import",
-        })
-    columns = ["source_uri", "source_id", "frame_index", "timestamp_s", "person_index", "track_id",
-               "score", "bbox", "keypoints", "num_keypoints", "model_id", "config_id", "shard_id"]
-    df = pd.DataFrame(rows, columns=columns)
-    return df.astype({"frame_index": "int64", "timestamp_s": "float64", "person_index": "int32",
-                      "track_id": "Int64", "score": "float32", "num_keypoints": "int32"})
-
-
-def _source_id(uri: str) -> str:
-    """Stable id of an imported source: sha256 prefix of its URI (nothing is read)."""
-    return hashlib.sha256(uri.encode()).hexdigest()[:16]
+    frame = poses_frame([uri_of[int(a["image_id"])] for a in anns], kps, scores,
+                        model_id=model_id, config_id="coco-import", shard_id="coco-import")
+    if output_uri is not None:
+        write_poses_parquet(frame, output_uri)
+    return frame
 
 
 def _basename(uri: str) -> str:
