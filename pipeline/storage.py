@@ -25,8 +25,9 @@ def is_remote(uri: str) -> bool:
     return proto not in ("file", "local")
 
 
-def absolute_uri(uri: str, base: str | None = None) -> str:
+def absolute_uri(uri: str | os.PathLike, base: str | None = None) -> str:
     """``uri`` with a local relative path made absolute (against ``base`` or the CWD); remote URIs unchanged."""
+    uri = os.fspath(uri)
     if is_remote(uri):
         return uri
     path = uri[len("file://"):] if uri.startswith("file://") else uri

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
+from collections import deque
 from typing import Any, Callable, TextIO
 
 import ray
@@ -28,8 +28,9 @@ from pipeline.job.stages import (NetworkStage, WriteContext, assemble_and_write,
 from pipeline.storage import filesystem
 from pipeline import tables
 
-ACTOR_RESTARTS = 3
-TASK_RETRIES = 3
+ACTOR_RESTARTS = 3      # a crashed network actor is restarted this often by Ray ...
+ACTOR_TASK_RETRIES = 1  # ... and the call it was running retried once; then the driver retries the shard
+TASK_RETRIES = 3        # decode / write tasks whose worker process died
 
 
 class JobError(RuntimeError):
@@ -99,15 +100,18 @@ def _model_id(spec: JobSpec) -> str:
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, BaseException) else exc
+    """The user-level exception inside a RayTaskError; other errors (actor death, ...) as they are."""
+    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(getattr(exc, "cause", None), BaseException):
+        return exc.cause
+    return exc
 
 
 class _InFlight:
-    """One shard between decode and write: its refs per stage and the actor it was given to."""
+    """One shard between decode and write: its refs per stage, the actor it was given to, its
+    attempt number and whether it runs alone (suspected of crashing its actor)."""
 
-    def __init__(self, shard: Shard, refs: dict, actor_index: int, attempt: int):
-        self.shard, self.refs, self.actor_index, self.attempt = shard, refs, actor_index, attempt
+    def __init__(self, shard: Shard, refs: dict, actor, attempt: int, alone: bool):
+        self.shard, self.refs, self.actor, self.attempt, self.alone = shard, refs, actor, attempt, alone
 
     def failure(self) -> tuple[str, BaseException]:
         """(stage, exception) of the first stage that failed."""
@@ -203,46 +207,64 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
                      "precision": spec.precision, "scales": tuple(spec.scales), "flip": spec.flip,
                      "model_dir": spec.model_dir}
     actor_opts = {"num_cpus": res["cpus_per_actor"], "num_gpus": res["num_gpus"],
-                  "max_restarts": ACTOR_RESTARTS, "max_task_retries": TASK_RETRIES}
-    actors = [NetworkActor.options(**actor_opts).remote(runner_factory, runner_kwargs, parse_config)
-              for _ in range(res["pool_size"])]
+                  "max_restarts": ACTOR_RESTARTS, "max_task_retries": ACTOR_TASK_RETRIES}
+
+    def new_actor():
+        return NetworkActor.options(**actor_opts).remote(runner_factory, runner_kwargs, parse_config)
+
+    actors = [new_actor() for _ in range(res["pool_size"])]
     try:
         ray.get([a.ready.remote() for a in actors])
     except Exception as exc:  # noqa: BLE001
         raise JobError(f"the network {spec.model!r} could not be loaded: {_unwrap(exc)}") from exc
     so = dict(spec.storage_options)
-    queue = [(s, 1) for s in todo]
-    queue.reverse()
+    # (shard, attempt, alone): a shard whose network actor died is retried alone (nothing else in
+    # flight), because a crash also fails the innocent calls queued on that actor; only a failure
+    # while alone (or a plain exception) counts as an attempt of that shard.
+    queue: deque[tuple[Shard, int, bool]] = deque((s, 1, False) for s in todo)
     load = [0] * len(actors)
     in_flight: dict[Any, _InFlight] = {}
 
-    def submit(shard: Shard, attempt: int) -> None:
+    def submit(shard: Shard, attempt: int, alone: bool) -> None:
         i = min(range(len(actors)), key=load.__getitem__)
         d = _decode_task.remote(shard, so)
         n = actors[i].run.remote(d)
         w = _write_task.remote(n, ctx)
         load[i] += 1
-        in_flight[w] = _InFlight(shard, {"decode": d, "network": n, "write": w}, i, attempt)
+        in_flight[w] = _InFlight(shard, {"decode": d, "network": n, "write": w}, actors[i], attempt, alone)
+
+    def failed(job: _InFlight) -> None:
+        stage, exc = job.failure()
+        died = isinstance(exc, ray.exceptions.RayActorError)
+        if died and job.actor in actors:  # replace the dead (or dying) replica once
+            i = actors.index(job.actor)
+            ray.kill(job.actor)
+            actors[i] = new_actor()
+        if died and not job.alone:
+            queue.appendleft((job.shard, job.attempt, True))
+        elif job.attempt <= spec.shard_retries:
+            queue.append((job.shard, job.attempt + 1, job.alone))
+        else:
+            _record_failed_shard(ctx, job.shard, stage, exc, job.attempt)
+            status[job.shard.shard_id] = "failed"
+            summary.shards_failed += 1
+            summary.errors += len(job.shard.sources)
 
     try:
         while queue or in_flight:
             while queue and len(in_flight) < res["max_in_flight"]:
-                submit(*queue.pop())
+                if in_flight and (queue[0][2] or any(j.alone for j in in_flight.values())):
+                    break  # a suspect runs alone
+                submit(*queue.popleft())
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
             for ref in ready:
                 job = in_flight.pop(ref)
-                load[job.actor_index] -= 1
+                if job.actor in actors:
+                    load[actors.index(job.actor)] -= 1
                 try:
                     result: ShardResult = ray.get(ref)
                 except Exception:  # noqa: BLE001
-                    stage, exc = job.failure()
-                    if job.attempt <= spec.shard_retries:
-                        queue.append((job.shard, job.attempt + 1))
-                        continue
-                    _record_failed_shard(ctx, job.shard, stage, exc, job.attempt)
-                    status[job.shard.shard_id] = "failed"
-                    summary.shards_failed += 1
-                    summary.errors += len(job.shard.sources)
+                    failed(job)
                     continue
                 status[job.shard.shard_id] = "done"
                 summary.shards_done += 1
