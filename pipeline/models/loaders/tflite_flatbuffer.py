@@ -26,6 +26,8 @@ _NHWC_TO_NCHW_AXIS = {0: 0, 1: 2, 2: 3, 3: 1, -1: 1}
 
 class _Reader:
     def __init__(self, data: bytes) -> None:
+        if len(data) < 8 or data[4:8] != b"TFL3":
+            raise ValueError("not a TFLite flatbuffer (file identifier 'TFL3' missing at bytes 4-8)")
         self.model = tflite.Model.GetRootAsModel(data, 0)
         if self.model.SubgraphsLength() != 1:
             raise ValueError(f"expected one subgraph, found {self.model.SubgraphsLength()}")
