@@ -91,8 +91,9 @@ def describe_error(uri: str, exc: BaseException) -> str:
     low = text.lower()
     if "nosuchbucket" in low or "bucket does not exist" in low or "specified bucket does not exist" in low:
         hint = "the bucket does not exist: check the bucket name and region/endpoint"
-    elif any(k in low for k in ("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied",
-                                "access denied", "forbidden", "403", "credentials", "expiredtoken")):
+    elif any(k in low for k in ("invalidaccesskeyid", "access key id", "signaturedoesnotmatch", "signature we calculated",
+                                "accessdenied", "access denied", "forbidden", "403", "credentials", "expiredtoken")) \
+            or (isinstance(exc, PermissionError) and is_remote(uri)):
         hint = ("access was refused: check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
                 "storage_options key/secret) and that they may read/write this location")
     elif isinstance(exc, FileNotFoundError) or "no such file" in low or "not found" in low:

@@ -77,3 +77,16 @@ class RenderedRunner:
             h, w = img.shape[:2]
             out.append(render_fields(people_for(iid, (w, h)), image_size=(w, h)))
         return out
+
+
+def check_people(found: np.ndarray, expected: np.ndarray, where: str, tol_px: float = 1.0) -> None:
+    """Assert every expected skeleton [P, 18, 3] is one found person (of [P, 18, 3]) with the same
+    parts within ``tol_px`` pixels, and missing parts NaN."""
+    assert len(found) == len(expected), f"{where}: {len(found)} people found, {len(expected)} expected"
+    for sk in expected:
+        vis = sk[:, 2] > 0
+        d = [np.abs(f[vis, :2] - sk[vis, :2]).max() if np.isfinite(f[vis, :2]).all() else np.inf for f in found]
+        best = found[int(np.argmin(d))]
+        assert min(d) <= tol_px, f"{where}: nearest person is {min(d):.2f} px off"
+        assert np.array_equal(best[:, 2] > 0, vis), f"{where}: found parts {best[:, 2] > 0} != visible {vis}"
+        assert np.isnan(best[~vis, :2]).all()

@@ -14,25 +14,9 @@ from pipeline.job import build_spec, run_job
 
 import standin
 
-TOL_PX = 1.0
-
-
 def _spec(inputs, output, **kw):
     return build_spec({"input": [str(i) for i in inputs], "output": str(output), "images_per_shard": 3,
                        "progress": False, "tracking": False, **kw})
-
-
-def _check_people(found: np.ndarray, expected: np.ndarray, where: str) -> None:
-    """Every expected skeleton [P, 18, 3] is one found person with the same parts within TOL_PX."""
-    assert len(found) == len(expected), f"{where}: {len(found)} people found, {len(expected)} expected"
-    for sk in expected:
-        vis = sk[:, 2] > 0
-        d = [np.nanmax(np.abs(f[vis, :2] - sk[vis, :2])) if np.isfinite(f[vis, :2]).all() else np.inf
-             for f in found]
-        best = found[int(np.argmin(d))]
-        assert min(d) <= TOL_PX, f"{where}: nearest person is {min(d):.2f} px off"
-        assert np.array_equal(best[:, 2] > 0, vis), f"{where}: found parts {best[:, 2] > 0} != visible {vis}"
-        assert np.isnan(best[~vis, :2]).all()
 
 
 @pytest.fixture
@@ -64,7 +48,7 @@ def test_poses_equal_known_skeletons(job_ray, synthetic, tmp_path):
         assert list(mine.person_index) == list(range(len(mine)))
         assert (np.diff(mine.score.to_numpy()) <= 0).all(), "people must be in descending score order"
         kp = pipeline.keypoints_array(mine)
-        _check_people(kp, truth[name], name)
+        standin.check_people(kp, truth[name], name)
         assert (mine.num_keypoints.to_numpy() == (kp[:, :, 2] > 0).sum(1)).all()
         for box, k in zip(mine.bbox, kp):
             xy = k[np.isfinite(k[:, 0]), :2]

@@ -1,0 +1,91 @@
+"""Kill a real `posepipe run` process with SIGKILL midway, run it again: finished shards are
+skipped, every frame is written exactly once and no pose row is duplicated or lost."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pipeline
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid``'s descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+#: The six smallest sample photos (one shard each).
+IMAGES = ("p1.jpg", "valid_person1.jpg", "p3.jpg", "p2.jpg", "apink3.jpg", "COCO_val2014_000000000357.jpg")
+
+
+def _cmd(media_dir: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "pipeline.cli", "run", "--input", *(str(media_dir / "images" / n) for n in IMAGES),
+            "--output", str(out), "--images-per-shard", "1", "--batch-size", "1", "--num-cpus", "2",
+            "--no-progress"]
+
+
+def test_sigkill_then_resume(media_dir, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    images = sorted(IMAGES)
+    log = open(tmp_path / "run1.log", "wb")
+    proc = subprocess.Popen(_cmd(media_dir, out), stdout=log, stderr=subprocess.STDOUT, env=env)
+    markers = out / "_shards"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if markers.is_dir() and len(list(markers.glob("*.json"))) >= 2:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"run ended before it could be killed:\n{(tmp_path / 'run1.log').read_text()}"
+        tree = _descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        for pid in _descendants(proc.pid) if proc.poll() is None else []:
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(1.0)
+    for pid in tree:  # Ray processes the killed driver started (fate-sharing should end them)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    done_before = {p.name: p.stat().st_mtime_ns for p in markers.glob("*.json")}
+    assert 2 <= len(done_before) < len(images), f"{len(done_before)} of {len(images)} shards done at the kill"
+
+    second = subprocess.run(_cmd(media_dir, out), capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"({len(done_before)} already done" in second.stdout, second.stdout
+    for name, mtime in done_before.items():  # finished shards were not redone
+        assert (markers / name).stat().st_mtime_ns == mtime
+
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["summary"]["status"] == "complete" and manifest["summary"]["shards_skipped"] == len(done_before)
+    assert all(s["status"] == "done" for s in manifest["shards"]) and len(manifest["shards"]) == len(images)
+    frames = pipeline.read_frames(out)
+    assert sorted(frames.source_uri.map(os.path.basename)) == images  # each frame exactly once
+    poses = pipeline.read_poses(out)
+    assert not poses.duplicated(["source_id", "frame_index", "person_index"]).any()
+    counts = poses.groupby("source_uri").size()
+    for row in frames.itertuples():
+        assert counts.get(row.source_uri, 0) == row.num_people, row.source_uri
+    marker_people = sum(json.loads(p.read_text())["people"] for p in markers.glob("*.json"))
+    assert len(poses) == marker_people == manifest["summary"]["people"]
