@@ -182,3 +182,20 @@ def test_paf_channels_follow_skeleton_layout(name, shared_dir):
     assert best.tolist() == [PAF_CHANNELS[li][0] for li in checked]
     assert all(PAF_CHANNELS[li][1] == PAF_CHANNELS[li][0] + 1 for li in checked)
     assert (score[checked, best // 2] / seen[checked] > 0.1).all()
+
+
+@pytest.mark.parametrize("size, kernel, stride, expected", [
+    (432, 3, 2, (0, 1)),  # even size, stride 2: TF puts the single pad pixel after (bottom/right)
+    (23, 3, 2, (1, 1)), (46, 3, 1, (1, 1)), (7, 1, 2, (0, 0)), (10, 7, 1, (3, 3)), (9, 2, 2, (0, 1)),
+])
+def test_tf_same_padding(size, kernel, stride, expected):
+    from pipeline.models.graph_module import tf_same_padding
+    assert tf_same_padding(size, kernel, stride, 1) == expected
+
+
+@pytest.mark.parametrize("name", ["tfpose-mobilenet-thin", "tfpose-mobilenet-v2-small"])
+def test_any_input_size(name):
+    x = torch.rand(2, 3, 150, 203) * 255
+    with torch.no_grad():
+        hm, paf = net(name)(x)
+    assert hm.shape == (2, 19, 19, 26) and paf.shape == (2, 38, 19, 26)  # ceil(size / 8)
