@@ -22,7 +22,9 @@ def _cubic_upsampling_matrix(n: int, factor: int) -> np.ndarray:
     """float32 [n * factor, n]: bicubic (Keys, a = -0.5) interpolation from n cells to n * factor.
 
     Fine cell u has its centre at coarse-cell coordinate (u + 0.5) / factor - 0.5 (centres
-    convention, as OpenCV's resize); samples beyond the edge repeat the edge cell.
+    convention, as OpenCV's resize). Beyond the edge the map is extended linearly (not by
+    repeating the edge cell, whose cubic overshoot would make false peaks on a map that falls
+    towards the border).
     """
     src = (np.arange(n * factor) + 0.5) / factor - 0.5
     base = np.floor(src).astype(np.int64)
@@ -33,7 +35,15 @@ def _cubic_upsampling_matrix(n: int, factor: int) -> np.ndarray:
         d = np.abs(frac - k)
         w = np.where(d <= 1, 1.5 * d ** 3 - 2.5 * d ** 2 + 1,
                      np.where(d < 2, -0.5 * d ** 3 + 2.5 * d ** 2 - 4 * d + 2, 0.0))
-        np.add.at(out, (rows, np.clip(base + k, 0, n - 1)), w)
+        m = base + k
+        if n == 1:
+            np.add.at(out, (rows, 0), w)
+            continue
+        # f(m) for m < 0: (1 - m) f(0) + m f(1); for m > n-1 with e = m - (n-1): (1 + e) f(n-1) - e f(n-2).
+        low, high = np.minimum(m, 0), np.maximum(m - (n - 1), 0)
+        inside = np.clip(m, 0, n - 1)
+        np.add.at(out, (rows, inside), w * (1 - low + high))
+        np.add.at(out, (rows, np.where(m < 0, 1, n - 2)), w * np.where(m < 0, low, -high))
     return out.astype(np.float32)
 
 
