@@ -24,7 +24,8 @@ from pipeline.job.progress import JobSummary, Progress
 from pipeline.job.records import ErrorRecord, Shard, ShardResult
 from pipeline.job.shards import plan
 from pipeline.job.spec import JobSpec
-from pipeline.job.stages import (NetworkStage, WriteContext, assemble_and_write, decode_shard, write_errors)
+from pipeline.job.stages import (NetworkStage, WriteContext, assemble_and_write, decode_shard, default_preparer,
+                                 write_errors)
 from pipeline.storage import filesystem
 from pipeline import tables
 
@@ -38,8 +39,8 @@ class JobError(RuntimeError):
 
 
 @ray.remote(max_retries=TASK_RETRIES)
-def _decode_task(shard, storage_options):
-    return decode_shard(shard, storage_options)
+def _decode_task(shard, storage_options, prepare):
+    return decode_shard(shard, storage_options, prepare)
 
 
 @ray.remote(max_retries=TASK_RETRIES)
@@ -218,6 +219,8 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
     except Exception as exc:  # noqa: BLE001
         raise JobError(f"the network {spec.model!r} could not be loaded: {_unwrap(exc)}") from exc
     so = dict(spec.storage_options)
+    # Preprocessing runs in the CPU decode tasks for registry networks; a custom runner gets raw images.
+    prepare = default_preparer(spec.model, spec.scales, spec.flip) if runner_factory is None else None
     # (shard, attempt, alone): a shard whose network actor died is retried alone (nothing else in
     # flight), because a crash also fails the innocent calls queued on that actor; only a failure
     # while alone (or a plain exception) counts as an attempt of that shard.
@@ -227,7 +230,7 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
 
     def submit(shard: Shard, attempt: int, alone: bool) -> None:
         i = min(range(len(actors)), key=load.__getitem__)
-        d = _decode_task.remote(shard, so)
+        d = _decode_task.remote(shard, so, prepare)
         n = actors[i].run.remote(d)
         w = _write_task.remote(n, ctx)
         load[i] += 1

@@ -77,13 +77,18 @@ class FrameMeta:
 
 @dataclass
 class DecodedShard:
-    """A shard's decoded frames: images[i] is uint8 BGR [H, W, 3] for frames[i]; errors per bad input."""
+    """A shard's decoded frames: images[i] is uint8 BGR [H, W, 3] for frames[i]; errors per bad input.
+
+    passes: when the decode worker also preprocessed, the network inputs ``[pass][image]`` (see
+    pipeline.models.inference.prepare_passes) and ``images`` is empty (raw pixels are not shipped).
+    """
 
     shard: Shard
     frames: list[FrameMeta]
     images: list[np.ndarray]
     errors: list[ErrorRecord]
     seconds: float = 0.0
+    passes: list | None = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ Every failure tied to one input becomes an ErrorRecord; the rest of the shard go
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -96,11 +97,19 @@ def _decode_video(shard: Shard, storage_options: Mapping[str, Any] | None) -> De
     return DecodedShard(shard, frames, images, errors)
 
 
-def decode_shard(shard: Shard, storage_options: Mapping[str, Any] | None = None) -> DecodedShard:
-    """Read and decode every frame of ``shard``; unreadable inputs become errors, not exceptions."""
+def decode_shard(shard: Shard, storage_options: Mapping[str, Any] | None = None,
+                 prepare: Callable[[list[np.ndarray]], list] | None = None) -> DecodedShard:
+    """Read and decode every frame of ``shard``; unreadable inputs become errors, not exceptions.
+
+    prepare: optional images -> network input passes (the runner's preprocessing, e.g.
+    functools.partial(prepare_passes, prep=..., scales=..., flip=...)); when given, the shard carries
+    the passes instead of the raw pixels.
+    """
     t0 = time.perf_counter()
     decode = _decode_video if shard.kind == "video" else _decode_images
     out = decode(shard, storage_options)
+    if prepare is not None and out.images:
+        out.passes, out.images = prepare(out.images), []
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -113,27 +122,45 @@ def default_runner_factory(**kwargs):
     return PoseNetRunner(**kwargs)
 
 
+def default_preparer(model: str, scales, flip: bool):
+    """images -> network input passes for registry model ``model`` (PoseNetRunner's preprocessing),
+    to run in the CPU decode workers."""
+    from pipeline.models import get
+    from pipeline.models.inference import prepare_passes
+
+    return functools.partial(prepare_passes, prep=get(model).preprocessing, scales=tuple(scales), flip=flip)
+
+
 class NetworkStage:
     """Holds one network runner (built once per actor) and turns a DecodedShard into a CandidateShard.
 
     runner_factory(**runner_kwargs) must return a callable: list of uint8 BGR [H, W, 3] images ->
-    list of PoseFields. parse_config: the pipeline.parsing.ParseConfig for find_candidates.
+    list of PoseFields (and, for shards preprocessed by the decode worker, ``infer_prepared(passes)``,
+    as pipeline.models.inference.PoseNetRunner has). parse_config: the ParseConfig for find_candidates.
     """
 
     def __init__(self, runner_factory: Callable[..., Any] | None, runner_kwargs: Mapping[str, Any], parse_config):
         self.runner = (runner_factory or default_runner_factory)(**dict(runner_kwargs))
         self.parse_config = parse_config
 
+    def _infer(self, decoded: DecodedShard, only: int | None = None) -> list:
+        """PoseFields of every frame of ``decoded`` (or of frame ``only``)."""
+        if decoded.passes is not None:
+            passes = decoded.passes if only is None else [[p[only]] for p in decoded.passes]
+            return list(self.runner.infer_prepared(passes))
+        return list(self.runner(decoded.images if only is None else [decoded.images[only]]))
+
     def _fields(self, decoded: DecodedShard):
-        """PoseFields per image; if the whole batch fails, each image is retried alone."""
+        """(PoseFields or None per frame, [(frame, exception)]); if the whole batch fails, each
+        frame is retried alone to find the one(s) at fault."""
         try:
-            return list(self.runner(decoded.images)), []
-        except Exception:  # noqa: BLE001 - find the image(s) at fault
+            return self._infer(decoded), []
+        except Exception:  # noqa: BLE001
             pass
         fields, bad = [], []
-        for i, image in enumerate(decoded.images):
+        for i in range(len(decoded.frames)):
             try:
-                fields.append(self.runner([image])[0])
+                fields.append(self._infer(decoded, i)[0])
             except Exception as exc:  # noqa: BLE001
                 fields.append(None)
                 bad.append((i, exc))
@@ -145,7 +172,7 @@ class NetworkStage:
         t0 = time.perf_counter()
         sid = decoded.shard.shard_id
         errors = list(decoded.errors)
-        fields, bad = self._fields(decoded) if decoded.images else ([], [])
+        fields, bad = self._fields(decoded) if decoded.frames else ([], [])
         for i, exc in bad:
             fm = decoded.frames[i]
             errors.append(ErrorRecord.from_exception(
