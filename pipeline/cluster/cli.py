@@ -69,10 +69,14 @@ def _submit(args) -> int:
     from pipeline.job.spec import SpecError
 
     try:
-        client = jobs_api.connect(_address(args))
         submission = build_submission(args.spec, env=parse_env_args(args.env), ship_code=args.ship_code,
                                       allow_local_paths=args.allow_local_paths,
                                       submission_id=args.submission_id)
+        try:
+            client = jobs_api.connect(_address(args))
+        except jobs_api.ClusterError:
+            submission.discard()
+            raise
         job_id = jobs_api.submit(client, submission)
     except (SubmissionError, SpecError, jobs_api.ClusterError) as exc:
         return _fail(str(exc))

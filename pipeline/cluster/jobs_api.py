@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import time
 from typing import Any, Callable, TextIO
@@ -37,6 +36,7 @@ def submit(client, submission: Submission) -> str:
     """Submit ``submission`` through ``client``; returns the job's submission id.
 
     The staged spec copy is uploaded by Ray during the call and removed locally afterwards.
+    Raises ClusterError when the Jobs API refuses the job (e.g. the id is taken).
     """
     try:
         return client.submit_job(
@@ -45,9 +45,10 @@ def submit(client, submission: Submission) -> str:
             submission_id=submission.submission_id,
             metadata=submission.metadata,
         )
+    except (RuntimeError, ConnectionError) as exc:
+        raise ClusterError(f"the cluster refused job {submission.submission_id}: {exc}") from exc
     finally:
-        if submission.staging_dir:
-            shutil.rmtree(submission.staging_dir, ignore_errors=True)
+        submission.discard()
 
 
 def job_info(client, job_id: str) -> dict[str, Any]:

@@ -6,9 +6,11 @@ A job spec written for one machine (jobs/*.yaml) becomes a Ray Jobs API submissi
   submitting machine, not minutes later on the cluster;
 - its inputs and output must be URIs every node can reach (s3://...), not this machine's paths;
 - a copy of the spec, with ``ray_address: auto`` so the driver joins the cluster it runs on, travels
-  as the job's ``working_dir``; the entrypoint is ``python -m pipeline.cli run --config job.yaml``;
-- the local ``pipeline`` package travels as a ``py_module`` (unless ``ship_code=False``), so the
-  cluster runs exactly the submitter's code on top of the dependencies installed on the nodes;
+  in the job's ``working_dir``; the entrypoint is ``python -m pipeline.cli run --config job.yaml``;
+- unless ``ship_code=False``, a copy of the local ``pipeline`` package (and the ``schemas/`` folder
+  beside it, which ``pipeline.tables`` reads in a source checkout) travels in the same working_dir,
+  which Ray puts first on every worker's Python path: the cluster runs exactly the submitter's code
+  on top of the dependencies installed on the nodes;
 - chosen environment variables (S3 endpoint/region by default, anything named with ``env``) are set
   for the driver and every worker.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +33,9 @@ from pipeline.job.spec import SpecError, load_spec
 from pipeline.storage import is_remote
 
 SPEC_NAME = "job.yaml"
+PACKAGE_DIR = Path(pipeline.__file__).resolve().parent
+#: Folders beside the package that travel with it when present (pipeline.tables reads ../schemas).
+PACKAGE_SIBLINGS = ("schemas",)
 
 # Passed through from the submitting shell when set there: where S3 is, never credentials
 # (on AWS the nodes' instance profile provides those; name them with --env to send them anyway).
@@ -56,6 +62,11 @@ class Submission:
     submission_id: str
     metadata: dict[str, str] = field(default_factory=dict)
     staging_dir: str = ""
+
+    def discard(self) -> None:
+        """Delete the local staging folder (Ray has uploaded it once the job is submitted)."""
+        if self.staging_dir:
+            shutil.rmtree(self.staging_dir, ignore_errors=True)
 
 
 def parse_env_args(items: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -98,7 +109,7 @@ def build_submission(spec_path: str | Path, *, env: Mapping[str, str] | None = N
 
     env:               extra environment variables for the driver and all workers (override the
                        defaults passed through from ``environ``: DEFAULT_ENV_PASSTHROUGH).
-    ship_code:         send the local ``pipeline`` package as a py_module (else the nodes' install runs).
+    ship_code:         send this checkout's ``pipeline`` package along (else the nodes' install runs).
     allow_local_paths: accept local input/output paths (only when every node mounts them).
     Raises SubmissionError (or pipeline.job.spec.SpecError) naming the bad input.
     """
@@ -116,15 +127,18 @@ def build_submission(spec_path: str | Path, *, env: Mapping[str, str] | None = N
     raw["ray_address"] = "auto"        # the driver joins the cluster it runs on (RAY_ADDRESS is set)
     raw.setdefault("progress", False)  # a live progress line only clutters job logs
 
-    staging = tempfile.mkdtemp(prefix="posepipe-submit-")
-    (Path(staging) / SPEC_NAME).write_text(yaml.safe_dump(raw, sort_keys=False))
+    staging = Path(tempfile.mkdtemp(prefix="posepipe-submit-"))
+    (staging / SPEC_NAME).write_text(yaml.safe_dump(raw, sort_keys=False))
+    if ship_code:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(PACKAGE_DIR, staging / PACKAGE_DIR.name, ignore=ignore)
+        for name in PACKAGE_SIBLINGS:
+            if (PACKAGE_DIR.parent / name).is_dir():
+                shutil.copytree(PACKAGE_DIR.parent / name, staging / name, ignore=ignore)
 
     env_vars = {k: environ[k] for k in DEFAULT_ENV_PASSTHROUGH if k in environ}
     env_vars.update(env or {})
-    runtime_env: dict[str, Any] = {"working_dir": staging, "env_vars": env_vars}
-    if ship_code:
-        runtime_env["py_modules"] = [str(Path(pipeline.__file__).parent)]
-        runtime_env["excludes"] = ["__pycache__", "*.pyc"]
+    runtime_env: dict[str, Any] = {"working_dir": str(staging), "env_vars": env_vars}
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     stem = re.sub(r"[^A-Za-z0-9-]+", "-", spec_path.stem).strip("-") or "job"
@@ -134,7 +148,7 @@ def build_submission(spec_path: str | Path, *, env: Mapping[str, str] | None = N
         submission_id=submission_id or f"posepipe-{stem}-{stamp}-{uuid.uuid4().hex[:6]}",
         metadata={"posepipe_spec": str(spec_path), "posepipe_output": spec.output,
                   "posepipe_model": spec.model, "posepipe_version": pipeline.__version__},
-        staging_dir=staging,
+        staging_dir=str(staging),
     )
 
 

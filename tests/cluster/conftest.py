@@ -4,10 +4,17 @@
 Jobs API plus one worker node, each a separate ``ray start --block`` process tree with its own
 temp dir and ports. Teardown kills exactly those process trees -- never ``ray stop``, which would
 also stop the Ray instances of other test runs on the same machine.
+
+The cluster runs with Ray token authentication and a token of its own (``RAY_AUTH_MODE=token``,
+``RAY_AUTH_TOKEN``), so it does not depend on whatever ~/.ray/auth_token holds; ``cluster.env``
+is the environment a client (``posepipe submit``) needs. The pytest process itself makes no Ray
+calls: it stays free of Ray's process-wide auth settings.
 """
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -15,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,21 +84,25 @@ class LocalRayCluster:
     """Head + worker Ray nodes on 127.0.0.1, each started by its own ``ray start --block``.
 
     dashboard_url: the Jobs API address (http://127.0.0.1:<port>), what ``posepipe submit --address`` takes.
+    env:           environment of the nodes and of any client (holds the cluster's auth token).
     """
 
-    def __init__(self, root: Path, cpus_per_node: int = 1):
+    def __init__(self, root: Path, head_cpus: int = 2, worker_cpus: int = 1):
         self.root = root
-        self.cpus = cpus_per_node
+        self.head_cpus, self.worker_cpus = head_cpus, worker_cpus
         self.gcs_port = free_port()
         self.dashboard_url = f"http://127.0.0.1:{free_port()}"
         self.nodes: list[RayNode] = []
-        self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+        self.token = secrets.token_hex(32)
+        self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
+        self.env.pop("RAY_AUTH_TOKEN_PATH", None)
+        self.env.pop("RAY_ADDRESS", None)
 
-    def _start(self, name: str, args: list[str]) -> RayNode:
+    def _start(self, name: str, cpus: int, args: list[str]) -> RayNode:
         temp = self.root / name
         temp.mkdir()
         log = self.root / f"{name}.log"
-        cmd = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}",
+        cmd = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
                "--object-store-memory=100000000", f"--temp-dir={temp}",
                f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
                f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
@@ -103,27 +115,31 @@ class LocalRayCluster:
         return node
 
     def start_head(self) -> RayNode:
-        node = self._start("head", ["--head", f"--port={self.gcs_port}", "--include-dashboard=true",
+        node = self._start("head", self.head_cpus, ["--head", f"--port={self.gcs_port}", "--include-dashboard=true",
                                     "--dashboard-host=127.0.0.1",
                                     f"--dashboard-port={self.dashboard_url.rsplit(':', 1)[1]}",
                                     f"--ray-client-server-port={free_port()}", "--disable-usage-stats"])
-        self._wait(lambda: self._alive_nodes() >= 1, node, "head node / Jobs API")
+        self._wait(lambda: len(self.alive_nodes()) >= 1, node, "head node / Jobs API")
         return node
 
     def add_worker(self, name: str) -> RayNode:
-        before = self._alive_nodes()
-        node = self._start(name, [f"--address=127.0.0.1:{self.gcs_port}"])
-        self._wait(lambda: self._alive_nodes() > before, node, f"worker node {name}")
+        before = len(self.alive_nodes())
+        node = self._start(name, self.worker_cpus, [f"--address=127.0.0.1:{self.gcs_port}"])
+        self._wait(lambda: len(self.alive_nodes()) > before, node, f"worker node {name}")
         return node
 
-    def _alive_nodes(self) -> int:
-        from ray.util.state import list_nodes
-
+    def alive_nodes(self) -> list[dict]:
+        """The ALIVE nodes per the dashboard's state API ([] while it is not answering)."""
+        req = urllib.request.Request(
+            f"{self.dashboard_url}/api/v0/nodes?limit=100&detail=false",
+            headers={"Authorization": f"Bearer {self.token}"})
         try:
-            return len(list_nodes(address=self.dashboard_url, filters=[("state", "=", "ALIVE")],
-                                  raise_on_missing_output=False))
-        except Exception:
-            return 0
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                body = json.load(resp)
+        except (OSError, ValueError):
+            return []
+        return [n for n in body["data"]["result"]["result"] if n["state"] == "ALIVE"]
+
 
     def _wait(self, ready, node: RayNode, what: str, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s
@@ -142,7 +158,11 @@ class LocalRayCluster:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A started head + one worker ('worker1'); everything is killed after the module."""
+    """A started head (2 CPUs) + one worker ('worker1', 1 CPU); everything is killed after the module.
+
+    The head keeps enough CPUs for a job to finish on it alone: a network actor (1 CPU) plus
+    decode/write tasks (1 CPU each) -- so losing the worker costs time, not the job.
+    """
     root = Path(tempfile.mkdtemp(prefix="ppc-", dir="/tmp"))  # short: Unix socket paths live here
     cluster = LocalRayCluster(root)
     try:
@@ -152,6 +172,12 @@ def ray_cluster():
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def free_address() -> str:
+    """An http:// address on 127.0.0.1 where nothing listens (for unreachable-cluster errors)."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @dataclass

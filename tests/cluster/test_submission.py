@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import pipeline
-from pipeline.cluster.submission import SPEC_NAME, SubmissionError, build_submission, parse_env_args
+from pipeline.cluster.submission import PACKAGE_DIR, SPEC_NAME, SubmissionError, build_submission, parse_env_args
 from pipeline.job.spec import SpecError
 
 
@@ -35,7 +34,11 @@ def test_spec_copy_joins_the_cluster_and_code_travels(tmp_path):
     assert shipped["input"] == ["s3://photos/2024/"] and shipped["output"] == "s3://labels/2024"
     assert shipped["images_per_shard"] == 4 and shipped["storage_options"] == {"anon": False}
     assert sub.entrypoint == f"python -m pipeline.cli run --config {SPEC_NAME}"
-    assert sub.runtime_env["py_modules"] == [str(Path(pipeline.__file__).parent)]
+    staged = Path(sub.runtime_env["working_dir"])
+    shipped_code = {p.relative_to(staged).as_posix() for p in staged.rglob("*.py")}
+    local_code = {p.relative_to(PACKAGE_DIR.parent).as_posix() for p in PACKAGE_DIR.rglob("*.py")}
+    assert shipped_code == local_code and "pipeline/cluster/submission.py" in shipped_code
+    assert not list(staged.rglob("__pycache__"))
     # The S3 endpoint is passed through; credentials only when asked for; explicit env added.
     assert sub.runtime_env["env_vars"] == {"AWS_ENDPOINT_URL": "http://s3.local:9000", "POSEPIPE_MODEL_DIR": "/models"}
     assert sub.submission_id.startswith("posepipe-my-job-")
@@ -45,7 +48,7 @@ def test_spec_copy_joins_the_cluster_and_code_travels(tmp_path):
 def test_installed_code_mode_ships_only_the_spec(tmp_path):
     spec = write_spec(tmp_path, input="s3://a/b.mp4", output="s3://a/out")
     sub = build_submission(spec, ship_code=False, environ={}, submission_id="run-7")
-    assert "py_modules" not in sub.runtime_env and sub.submission_id == "run-7"
+    assert sub.submission_id == "run-7"
     assert sorted(p.name for p in Path(sub.runtime_env["working_dir"]).iterdir()) == [SPEC_NAME]
 
 
