@@ -95,7 +95,8 @@ def parse_graphdef(data: bytes, input_name: str = "image", output_name: str = "O
         n = _name(r)
         return alias.get(n, n)
 
-    def foldable_conv(r: str, node) -> GraphOp | None:
+    def foldable_conv(r: str) -> GraphOp | None:
+        """The conv op writing ``r`` if ``r`` has no other consumer (so BiasAdd/BatchNorm can fold into it)."""
         op = producer.get(ref(r))
         if op is not None and op.kind == "conv" and consumers.get(_name(r), 0) == 1 and op.output == ref(r):
             return op
@@ -131,7 +132,7 @@ def parse_graphdef(data: bytes, input_name: str = "image", output_name: str = "O
             ops.append(op)
             producer[name] = op
         elif kind == "BiasAdd":
-            op = foldable_conv(inputs[0], node)
+            op = foldable_conv(inputs[0])
             if op is None or "bias" in op.weights:
                 raise ValueError(f"{name}: BiasAdd not directly after a convolution is unsupported")
             op.weights["bias"] = consts[_name(inputs[1])].astype(np.float32)
@@ -146,7 +147,7 @@ def parse_graphdef(data: bytes, input_name: str = "image", output_name: str = "O
                 ops.append(op)
                 producer[name] = op
                 continue
-            op = foldable_conv(inputs[0], node)
+            op = foldable_conv(inputs[0])
             if op is None:
                 raise ValueError(f"{name}: inference FusedBatchNorm not directly after a convolution is unsupported")
             s = (gamma / np.sqrt(var + eps)).astype(np.float32)
