@@ -78,3 +78,11 @@ def test_env_arguments():
         parse_env_args(["MISSING"], environ={})
     with pytest.raises(SubmissionError, match="valid variable name"):
         parse_env_args(["1BAD=2"], environ={})
+
+
+@pytest.mark.parametrize("name", ["s3-images.yaml", "s3-videos.yaml"])
+def test_example_cluster_specs_are_valid_submissions(name):
+    spec = Path(__file__).resolve().parents[2] / "jobs" / name
+    sub = build_submission(spec, environ={}, ship_code=False)
+    shipped = yaml.safe_load((Path(sub.runtime_env["working_dir"]) / SPEC_NAME).read_text())
+    assert all(u.startswith("s3://") for u in shipped["input"]) and shipped["output"].startswith("s3://")
