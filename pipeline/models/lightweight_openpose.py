@@ -25,32 +25,43 @@ from pipeline.skeleton import NUM_HEATMAPS, NUM_PAFS
 
 
 class ActivationFakeQuantize(nn.Module):
-    """OpenVINO FakeQuantize of an activation: clamp to [low, high], round to ``levels`` steps.
+    """OpenVINO FakeQuantize of an activation, as the OpenVINO CPU plugin executes it in INT8.
 
-    Starts disabled (identity); :meth:`set_range` arms it. ``low``/``high`` are scalars or
-    per-channel [1, C, 1, 1]; input and output ranges are equal in the OMZ export (checked on load).
-    Computed in float32 whatever the autocast dtype.
+    ``code = round((clamp(x, low, high) - low) * (levels - 1) / (high - low))`` and
+    ``out = out_low + code * (out_high - out_low) / (levels - 1)``; ranges are scalars or per-channel
+    [1, C, 1, 1]. By default the output range is the input range shifted by ``-FQ(0)``: the runtime
+    keeps u8 codes with an integer zero point ``round(-low / step)``, so zero (e.g. convolution
+    padding) is exact and every code is off by that rounding (measured against OpenVINO: without it,
+    layers with a signed input range differ by ~1e-4, which flips roundings downstream).
+    Starts disabled (identity); :meth:`set_range` arms it. Computed in float32 under any autocast.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.levels = 0
-        self.register_buffer("low", torch.zeros(()), persistent=True)
-        self.register_buffer("high", torch.zeros(()), persistent=True)
+        for name in ("low", "high", "out_low", "out_step"):
+            self.register_buffer(name, torch.zeros(()))
 
-    def set_range(self, low: np.ndarray, high: np.ndarray, levels: int) -> None:
-        """Arm the quantiser with ranges of any shape broadcastable to [N, C, H, W]."""
+    def set_range(self, low, high, levels: int, out_low=None, out_high=None) -> None:
+        """Arm with input range [low, high] (arrays broadcastable to [N, C, H, W]) and ``levels`` codes;
+        output range [out_low, out_high] defaults to the input range with an integer zero point."""
         self.low = torch.as_tensor(np.asarray(low, np.float32))
         self.high = torch.as_tensor(np.asarray(high, np.float32))
         self.levels = int(levels)
+        step = (self.high - self.low) / (self.levels - 1)
+        if out_low is None:
+            zero_code = torch.round(-self.low / step)
+            self.out_low, self.out_step = -zero_code * step, step
+        else:
+            self.out_low = torch.as_tensor(np.asarray(out_low, np.float32))
+            self.out_step = (torch.as_tensor(np.asarray(out_high, np.float32)) - self.out_low) / (self.levels - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.levels:
             return x
-        lo, hi, steps = self.low, self.high, self.levels - 1
-        xf = x.float()
-        q = torch.round((torch.clamp(xf, lo, hi) - lo) * (steps / (hi - lo)))
-        return (q * ((hi - lo) / steps) + lo).to(x.dtype)
+        lo, hi = self.low, self.high
+        code = torch.round((torch.clamp(x.float(), lo, hi) - lo) * ((self.levels - 1) / (hi - lo)))
+        return (code * self.out_step + self.out_low).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}" if self.levels else "disabled"
@@ -185,6 +196,29 @@ def _bias_of(graph: IRGraph, conv_layer) -> np.ndarray:
     return graph.constant(const[0]).reshape(-1)
 
 
+def _set_concat_quant(graph: IRGraph, concat, quants: list[ActivationFakeQuantize]) -> None:
+    """Arm the quantisers of a Concat's inputs the way OpenVINO's low-precision transformations run them.
+
+    All inputs share one u8 code space: step ``s = (max high - min low) / 255`` with integer zero point
+    ``round(-min low / s)``. Input i keeps its own range [lo_i, hi_i] but gets
+    ``n_i = round((hi_i - lo_i) / s)`` intervals, and code c means ``(c + round((lo_i - min low) / s)
+    - zero point) * s``. (Reverse-engineered from OpenVINO 2026.4 CPU outputs; it also changes the
+    FakeQuantize in place, so the features' other consumer, conv5_1_CPM_L1, sees the same codes.)
+    """
+    fqs = [graph.fake_quantize_params(graph.producer(concat, i)) for i in range(len(concat.inputs))]
+    if any(p.input_low.size != 1 for p in fqs):
+        raise IRFormatError(f"{graph.source}: per-channel FakeQuantize into {concat.name!r} is not supported")
+    lows = [float(p.input_low.reshape(())) for p in fqs]
+    highs = [float(p.input_high.reshape(())) for p in fqs]
+    low, high = min(lows), max(highs)
+    step = (high - low) / (fqs[0].levels - 1)
+    zero = round(-low / step)
+    for quant, lo, hi in zip(quants, lows, highs):
+        n = int(np.floor((hi - lo) / step + 0.5))
+        out_low = (round((lo - low) / step) - zero) * step
+        quant.set_range(np.float32(lo), np.float32(hi), n + 1, np.float32(out_low), np.float32(out_low + n * step))
+
+
 def from_ir(graph: IRGraph, activation_quant: bool = True) -> LightweightOpenPose:
     """Build :class:`LightweightOpenPose` with weights, biases and (optionally) activation quantisers
     taken from the OMZ human-pose-estimation-0001 IR; every tensor shape and conv attribute is checked."""
@@ -217,8 +251,8 @@ def from_ir(graph: IRGraph, activation_quant: bool = True) -> LightweightOpenPos
     if activation_quant:
         for attr, fq_name in _residual_quant_names():
             _set_quant(graph, net.get_submodule(attr).quant_res, graph.layer(fq_name))
-        _set_quant(graph, net.quant_concat_pafs, graph.layer("concat_stage2/fq_input_0"))
-        _set_quant(graph, net.quant_concat_heatmaps, graph.layer("concat_stage2/fq_input_1"))
+        _set_concat_quant(graph, graph.layer("concat_stage2"),
+                          [net.quant_concat_pafs, net.quant_concat_heatmaps, net.init_trunk[0].quant])
     return net.eval()
 
 
