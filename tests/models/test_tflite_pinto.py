@@ -60,3 +60,70 @@ def test_weights_are_dequantised_int8_and_entry():
 def test_bad_file_is_rejected_clearly():
     with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
         parse_tflite(b"not a flatbuffer at all")
+
+
+def tflite_with_one_tensor(q: np.ndarray, scales: np.ndarray, zero_points: np.ndarray, axis: int) -> bytes:
+    """A minimal TFLite flatbuffer holding one constant INT8 tensor ``q`` with per-channel quantisation."""
+    import flatbuffers
+    from tflite.Buffer import BufferAddData, BufferEnd, BufferStart
+    from tflite.Model import (ModelAddBuffers, ModelAddOperatorCodes, ModelAddSubgraphs, ModelAddVersion,
+                              ModelEnd, ModelStart)
+    from tflite.QuantizationParameters import (QuantizationParametersAddQuantizedDimension,
+                                               QuantizationParametersAddScale, QuantizationParametersAddZeroPoint,
+                                               QuantizationParametersEnd, QuantizationParametersStart)
+    from tflite.SubGraph import SubGraphAddTensors, SubGraphEnd, SubGraphStart
+    from tflite.Tensor import (TensorAddBuffer, TensorAddName, TensorAddQuantization, TensorAddShape, TensorAddType,
+                               TensorEnd, TensorStart)
+    from tflite.TensorType import TensorType
+
+    b = flatbuffers.Builder(1024)
+
+    def vector(items):
+        b.StartVector(4, len(items), 4)
+        for off in reversed(items):
+            b.PrependUOffsetTRelative(off)
+        return b.EndVector()
+
+    data = b.CreateNumpyVector(q.astype(np.int8).view(np.uint8).ravel())
+    BufferStart(b)
+    empty = BufferEnd(b)
+    BufferStart(b)
+    BufferAddData(b, data)
+    filled = BufferEnd(b)
+    scale_v = b.CreateNumpyVector(scales.astype(np.float32))
+    zp_v = b.CreateNumpyVector(zero_points.astype(np.int64))
+    QuantizationParametersStart(b)
+    QuantizationParametersAddScale(b, scale_v)
+    QuantizationParametersAddZeroPoint(b, zp_v)
+    QuantizationParametersAddQuantizedDimension(b, axis)
+    quant = QuantizationParametersEnd(b)
+    name = b.CreateString("w")
+    shape = b.CreateNumpyVector(np.asarray(q.shape, np.int32))
+    TensorStart(b)
+    TensorAddShape(b, shape)
+    TensorAddType(b, TensorType.INT8)
+    TensorAddBuffer(b, 1)
+    TensorAddName(b, name)
+    TensorAddQuantization(b, quant)
+    tensor = TensorEnd(b)
+    tensors = vector([tensor])
+    SubGraphStart(b)
+    SubGraphAddTensors(b, tensors)
+    subgraph = SubGraphEnd(b)
+    subgraphs, buffers, codes = vector([subgraph]), vector([empty, filled]), vector([])
+    ModelStart(b)
+    ModelAddVersion(b, 3)
+    ModelAddOperatorCodes(b, codes)
+    ModelAddSubgraphs(b, subgraphs)
+    ModelAddBuffers(b, buffers)
+    b.Finish(ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_per_channel_int8_dequantisation():
+    from pipeline.models.loaders.tflite_flatbuffer import _Reader
+    q = np.arange(-12, 12, dtype=np.int8).reshape(3, 2, 2, 2)  # O H W I, channel axis 0
+    scales, zps = np.array([0.5, 0.25, 2.0]), np.array([0, 1, -2])
+    reader = _Reader(tflite_with_one_tensor(q, scales, zps, axis=0))
+    expected = (q.astype(np.float32) - zps[:, None, None, None]) * scales[:, None, None, None]
+    np.testing.assert_array_equal(reader.float_value(0), expected.astype(np.float32))

@@ -199,3 +199,19 @@ def test_any_input_size(name):
     with torch.no_grad():
         hm, paf = net(name)(x)
     assert hm.shape == (2, 19, 19, 26) and paf.shape == (2, 38, 19, 26)  # ceil(size / 8)
+
+
+def test_tf_resize_bilinear_conventions():
+    import torch.nn.functional as F
+
+    from pipeline.models.graph_module import TFResizeBilinear
+    x = torch.rand(2, 3, 5, 7)
+    # align_corners and half-pixel modes coincide with torch's two interpolate conventions
+    torch.testing.assert_close(TFResizeBilinear((9, 12), True, False)(x),
+                               F.interpolate(x, (9, 12), mode="bilinear", align_corners=True))
+    torch.testing.assert_close(TFResizeBilinear((9, 12), False, True)(x),
+                               F.interpolate(x, (9, 12), mode="bilinear", align_corners=False))
+    # TF legacy mode: source coordinate dst * in / out, upper neighbour clamped to the last row/column
+    row = torch.tensor([[[[0.0, 10.0, 20.0]]]])
+    out = TFResizeBilinear(None, False, False)(row, torch.zeros(1, 1, 1, 5))
+    torch.testing.assert_close(out, torch.tensor([[[[0.0, 6.0, 12.0, 18.0, 20.0]]]]))
