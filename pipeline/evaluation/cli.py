@@ -53,8 +53,11 @@ def read_poses_any(uri: str) -> pd.DataFrame:
             raise FileNotFoundError(f"poses file {uri} not found")
         with fs.open(path, "rb") as f:
             return pd.read_parquet(f)
-    from pipeline import read_poses
+    from pipeline import read_poses, storage
 
+    fs, path = storage.filesystem(storage.absolute_uri(uri))
+    if not fs.exists(storage.join(path, "poses")):
+        raise FileNotFoundError(f"no poses table under {uri}; pass a posepipe job output folder or a .parquet file")
     return read_poses(uri)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluation.poses_table import poses_frame, write_poses_parquet
+from pipeline.job.read import keypoints_array
 from pipeline.skeleton import COCO17_FROM_COCO18, KEYPOINTS, NUM_KEYPOINTS
 
 PERSON_CATEGORY_ID = 1
@@ -52,17 +53,6 @@ def image_ids_from_annotations(annotations: CocoJson) -> dict[str, int]:
         raise ValueError(f"{_name(annotations)} has no 'images' list; pass a COCO annotation file "
                          "such as person_keypoints_val2017.json")
     return {str(img["file_name"]): int(img["id"]) for img in data["images"]}
-
-
-def keypoints_array(poses: pd.DataFrame) -> np.ndarray:
-    """float32 [N, 18, 3] (x, y, score in pixels) from the flat 54-float ``keypoints`` column."""
-    if len(poses) == 0:
-        return np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
-    flat = np.stack([np.asarray(k, dtype=np.float32) for k in poses["keypoints"]])
-    if flat.shape[1] != NUM_KEYPOINTS * 3:
-        raise ValueError(f"keypoints column must hold {NUM_KEYPOINTS * 3} floats per row (COCO-18 x, y, s), "
-                         f"got {flat.shape[1]}")
-    return flat.reshape(-1, NUM_KEYPOINTS, 3)
 
 
 def coco17_from_coco18(keypoints: np.ndarray) -> np.ndarray:

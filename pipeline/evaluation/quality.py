@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluation.coco_format import keypoints_array
+from pipeline.job.read import keypoints_array
 
 
 def quality_summary(poses: pd.DataFrame, frames: pd.DataFrame) -> dict:

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.evaluation import import_coco, keypoints_array
+from pipeline import keypoints_array
+from pipeline.evaluation import import_coco
 
 
 @pytest.fixture(scope="session")

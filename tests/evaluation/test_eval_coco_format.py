@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import tables
-from pipeline.evaluation import export_coco, image_ids_from_annotations, import_coco, keypoints_array
+from pipeline import keypoints_array
+from pipeline.evaluation import export_coco, image_ids_from_annotations, import_coco
 from pipeline.skeleton import COCO17_FROM_COCO18, KEYPOINTS
 
 
