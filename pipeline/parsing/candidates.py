@@ -79,39 +79,61 @@ def check_fields(fields: PoseFields) -> None:
                          f"image_size={fields.image_size} scale={fields.scale} offset={fields.offset}")
 
 
-def _bilinear(field: np.ndarray, limb: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Sample field [19, H, W, 2] of limb [n, 1] at cell coordinates x, y [n, S] -> [n, S, 2]."""
-    _, h, w, _ = field.shape
-    x = np.clip(x, 0.0, w - 1)
-    y = np.clip(y, 0.0, h - 1)
-    x0 = np.minimum(x.astype(np.int64), max(w - 2, 0))
-    y0 = np.minimum(y.astype(np.int64), max(h - 2, 0))
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
-    top = field[limb, y0, x0] * (1 - fx) + field[limb, y0, x1] * fx
-    bottom = field[limb, y1, x0] * (1 - fx) + field[limb, y1, x1] * fx
+def _bilinear(field: np.ndarray, shape: tuple[int, int], limb: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Sample the flat complex field [19 * H * W] (x + iy PAF of each limb) of limb [n, 1] at
+    map-cell points z = x + iy [n, S] (clamped to the map) -> complex64 [n, S]."""
+    h, w = shape
+    x = np.clip(z.real, 0.0, w - 1)
+    y = np.clip(z.imag, 0.0, h - 1)
+    x0 = np.minimum(x.astype(np.int32), max(w - 2, 0))
+    y0 = np.minimum(y.astype(np.int32), max(h - 2, 0))
+    fx, fy = x - x0, y - y0
+    i00 = (limb * h + y0) * w + x0
+    dx, dy = int(w > 1), w * int(h > 1)
+    top = field.take(i00) * (1 - fx) + field.take(i00 + dx) * fx
+    bottom = field.take(i00 + dy) * (1 - fx) + field.take(i00 + dy + dx) * fx
     return top * (1 - fy) + bottom * fy
 
 
-def _score_pairs(field: np.ndarray, limb, ia, ib, cells, pixels, height: float,
-                 config: ParseConfig) -> tuple[np.ndarray, np.ndarray]:
-    """PAF line integral of candidate limbs from peak ia to peak ib -> (score [n], passed [n])."""
+def _projections(field, shape, limb, start, step, unit, t) -> np.ndarray:
+    """PAF . unit limb direction at points start + t * step (complex map cells, [n] each, t [S])
+    -> float32 [n, S]."""
+    vec = _bilinear(field, shape, limb[:, None], start[:, None] + t * step[:, None])
+    return (vec * unit.conj()[:, None]).real
+
+
+def _score_pairs(field: np.ndarray, shape: tuple[int, int], limb, ia, ib, cells, pixels,
+                 height: float, config: ParseConfig) -> tuple[np.ndarray, np.ndarray]:
+    """PAF line integral of candidate limbs from peak ia to peak ib -> (score [m], kept [m]):
+    the indices (into ia/ib) of the candidates that pass and their scores. ``cells`` and
+    ``pixels`` are the peaks as complex x + iy.
+
+    A candidate may miss at most ``allowed`` of its samples, so it is first checked on
+    allowed + 1 interior samples: when all of them miss it is out (exact, and most pairs of
+    parts of different people go here); the survivors get all samples.
+    """
     d_px = pixels[ib] - pixels[ia]
-    length = np.hypot(d_px[:, 0], d_px[:, 1])
-    nonzero = length > 1e-9
-    unit = d_px / np.where(nonzero, length, 1.0)[:, None]
-    t = np.linspace(0.0, 1.0, config.paf_samples)[None, :]
-    a, b = cells[ia], cells[ib]
-    xs = a[:, 0:1] + t * (b[:, 0:1] - a[:, 0:1])
-    ys = a[:, 1:2] + t * (b[:, 1:2] - a[:, 1:2])
-    vec = _bilinear(field, limb[:, None], xs, ys)
-    proj = vec[..., 0] * unit[:, None, 0] + vec[..., 1] * unit[:, None, 1]  # [n, S]
-    score = proj.mean(axis=1)
+    length = np.abs(d_px)
+    alive = np.flatnonzero(length > 1e-6)
+    n = config.paf_samples
+    t = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
+    allowed = n - (int(np.floor(config.min_support * n)) + 1)
+
+    def project(rows: np.ndarray, at: np.ndarray) -> np.ndarray:
+        start = cells[ia[rows]]
+        return _projections(field, shape, limb[rows], start, cells[ib[rows]] - start,
+                            d_px[rows] / length[rows], at)
+
+    if allowed + 1 < n:
+        probe = np.unique(np.round(np.linspace(0, n - 1, allowed + 3)[1:-1]).astype(int))
+        alive = alive[(project(alive, t[:, probe]) > config.paf_threshold).any(axis=1)]
+    proj = project(alive, t)
+    score = proj.mean(axis=1, dtype=np.float64)
     if config.distance_prior > 0:
-        score = score + np.minimum(config.distance_prior * height / np.where(nonzero, length, 1.0) - 1.0, 0.0)
+        score = score + np.minimum(config.distance_prior * height / length[alive] - 1.0, 0.0)
     support = np.count_nonzero(proj > config.paf_threshold, axis=1)
-    passed = nonzero & (support > config.min_support * config.paf_samples) & (score > 0)
-    return score, passed
+    passed = (support > config.min_support * n) & (score > 0)
+    return score[passed], alive[passed]
 
 
 def _all_pairs(part_start: np.ndarray, limbs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,16 +166,23 @@ def find_candidates(fields: PoseFields, config: ParseConfig = ParseConfig()) -> 
     part_start, cells, scores = find_peaks(fields.heatmaps, config)
     pixels = fields.cells_to_pixels(cells)
     limbs = np.arange(NUM_LIMBS if config.redundant_limbs else NUM_LIMBS - 2)
-    limb, ia, ib = _all_pairs(part_start, limbs)
-    # [19, H, W, 2]: each limb's (x, y) vector in one gather.
-    field = np.ascontiguousarray(np.moveaxis(fields.pafs[_PAF_XY], 1, -1), dtype=np.float32)
+    limb, ia, ib = (a.astype(np.int32) for a in _all_pairs(part_start, limbs))
+    # Each limb's (x, y) PAF as one complex number per cell, flat [19 * H * W]: one gather
+    # fetches both components.
+    xy = fields.pafs[_PAF_XY].astype(np.float32)  # [19, 2, H, W]
+    field = np.empty(xy.shape[:1] + xy.shape[2:], np.complex64)
+    field.real, field.imag = xy[:, 0], xy[:, 1]
+    field = field.ravel()
+    shape = fields.pafs.shape[1:]
     height = float(fields.image_size[1])
+    zcells = (cells[:, 0] + 1j * cells[:, 1]).astype(np.complex64)
+    zpixels = pixels[:, 0] + 1j * pixels[:, 1]
     keep_parts, score_parts = [], []
     for lo in range(0, len(limb), _MAX_PAIRS_PER_CHUNK):
         sl = slice(lo, lo + _MAX_PAIRS_PER_CHUNK)
-        score, passed = _score_pairs(field, limb[sl], ia[sl], ib[sl], cells, pixels, height, config)
-        keep_parts.append(lo + np.flatnonzero(passed))
-        score_parts.append(score[passed])
+        score, kept = _score_pairs(field, shape, limb[sl], ia[sl], ib[sl], zcells, zpixels, height, config)
+        keep_parts.append(lo + kept)
+        score_parts.append(score)
     keep = np.concatenate(keep_parts) if keep_parts else np.zeros(0, np.int64)
     conn_score = np.concatenate(score_parts) if score_parts else np.zeros(0)
     limb_start = np.searchsorted(limb[keep], np.arange(NUM_LIMBS + 1)).astype(np.int32)
