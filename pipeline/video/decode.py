@@ -51,7 +51,7 @@ def iter_frames(src: VideoSource, frame_range: FrameRange, info: VideoInfo | Non
     sequential decode of the whole file. Frames are identified by their PTS, not counted, so
     variable frame rate and B-frame reordering are handled. `info` is the probe result; pass
     the one used for planning to skip a demux pass. `threads` turns on FFmpeg's frame/slice
-    threading (thread_type "AUTO").
+    threading (thread_type "AUTO", one thread per core); False decodes on one thread.
     Raises VideoDecodeError if the data cannot be decoded or frames of the range are missing.
     """
     info = info or probe(src)
@@ -76,6 +76,8 @@ def iter_frames(src: VideoSource, frame_range: FrameRange, info: VideoInfo | Non
             stream = container.streams.video[0]
             if threads:
                 stream.codec_context.thread_type = "AUTO"
+            else:
+                stream.codec_context.thread_count = 1
             started = seek_pts is None
             try:
                 for frame in _decode_from(container, stream, seek_pts):
