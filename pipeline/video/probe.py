@@ -67,20 +67,21 @@ def rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> in
         return 0
 
 
-def _first_frame(stream, packets: list[av.Packet]) -> av.VideoFrame | None:
-    """Decode just enough of the leading packets to get the first picture (None if none decodes)."""
-    codec = stream.codec_context
-    for packet in [*packets, None]:
-        for frame in codec.decode(packet):
-            return frame
-    return None
+def _decode_first(stream, packet: av.Packet | None, name: str) -> av.VideoFrame | None:
+    """Feed one packet (None = flush) to the stream's decoder; the first picture out, if any."""
+    try:
+        return next(iter(stream.codec_context.decode(packet)), None)
+    except av.error.FFmpegError as exc:
+        raise VideoDecodeError(
+            f"{name}: the {stream.codec_context.name} video data cannot be decoded ({exc}); "
+            "re-encode it (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`)") from exc
 
 
 def probe(src: VideoSource) -> VideoInfo:
     """Read the packet index of the first video stream of `src` (local path, URI or binary file).
 
-    Demuxes every packet (no decoding) to count frames and collect PTS and keyframes, and decodes
-    the first picture to check the stream is decodable and read its rotation.
+    Demuxes every packet to count frames and collect PTS and keyframes, decoding only until the
+    first picture comes out (to check the stream is decodable and read its rotation).
     Raises VideoDecodeError for non-media bytes, files without a video stream, zero frames,
     truncated files (fewer packets than the container's index declares) and undecodable data.
     """
@@ -94,7 +95,7 @@ def probe(src: VideoSource) -> VideoInfo:
         stream = container.streams.video[0]
         pts: list[int] = []
         key_pts: list[int] = []
-        head: list[av.Packet] = []
+        first = None
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -107,12 +108,14 @@ def probe(src: VideoSource) -> VideoInfo:
                 pts.append(ts)
                 if packet.is_keyframe:
                     key_pts.append(ts)
-                if len(head) < 64:
-                    head.append(packet)
+                if first is None:
+                    first = _decode_first(stream, packet, name)
         except av.error.FFmpegError as exc:
             raise VideoDecodeError(
                 f"{name}: demuxing stopped after {len(pts)} packets ({exc}); the file is truncated "
                 "or corrupt: re-copy it from the original") from exc
+        if first is None and pts:
+            first = _decode_first(stream, None, name)
         declared = stream.frames or 0
         if not pts:
             raise VideoDecodeError(
@@ -125,12 +128,6 @@ def probe(src: VideoSource) -> VideoInfo:
             raise VideoDecodeError(
                 f"{name}: several frames share one timestamp; remux it with "
                 "`ffmpeg -fflags +genpts -i IN -c copy OUT.mp4`")
-        try:
-            first = _first_frame(stream, head)
-        except av.error.FFmpegError as exc:
-            raise VideoDecodeError(
-                f"{name}: the {stream.codec_context.name} video data cannot be decoded ({exc}); "
-                "re-encode it (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`)") from exc
         if first is None:
             raise VideoDecodeError(
                 f"{name}: no picture could be decoded from the {stream.codec_context.name} stream; "

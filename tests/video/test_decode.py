@@ -78,6 +78,20 @@ def test_file_object_source_gives_same_frames(video_dir, reference_decode):
     assert info.num_frames == 5 and got == [(i, *rows[i]) for i in (2, 3, 4)]
 
 
+def test_fsspec_uri_source(video_dir, reference_decode):
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/videos/five.mp4", (video_dir / FIVE).read_bytes())
+    try:
+        info = probe("memory://videos/five.mp4")
+        got = [(f.timestamp_s, digest(f.image)) for f in iter_frames("memory://videos/five.mp4",
+                                                                       FrameRange(1, 5, 3), info)]
+        assert info.num_frames == 5 and got == [reference_decode(FIVE)[1][i] for i in (1, 4)]
+        with pytest.raises(VideoDecodeError, match="memory://videos/nothing.mp4"):
+            probe("memory://videos/nothing.mp4")
+    finally:
+        fs.rm("/videos", recursive=True)
+
+
 def test_shard_plan_covers_selection_for_every_sampling(video_dir):
     info = probe(video_dir / WALKING)
     for kwargs in ({"every_k": 1}, {"every_k": 7}, {"target_fps": 3.0}, {"target_fps": 50.0}):
