@@ -44,7 +44,7 @@ def _add_run(subparsers) -> None:
     p.add_argument("--frames-per-shard", type=int)
     p.add_argument("--frame-step", type=int, help="label every n-th video frame")
     p.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--pool-size", type=int, help="network actors (default: GPUs, else 1)")
+    p.add_argument("--pool-size", type=int, help="network actors (default: one per GPU; on CPU, 2-CPU actors filling 3/4 of the CPUs)")
     p.add_argument("--cpus-per-actor", type=float)
     p.add_argument("--max-in-flight", type=int, help="shards in flight at once (bounds memory)")
     p.add_argument("--shard-retries", type=int)

@@ -32,6 +32,7 @@ from pipeline import tables
 ACTOR_RESTARTS = 3      # a crashed network actor is restarted this often by Ray ...
 ACTOR_TASK_RETRIES = 1  # ... and the call it was running retried once; then the driver retries the shard
 TASK_RETRIES = 3        # decode / write tasks whose worker process died
+MANIFEST_EVERY_S = 30.0  # the manifest's shard statuses are refreshed this often during a run
 
 
 class JobError(RuntimeError):
@@ -76,18 +77,23 @@ def _start_ray(spec: JobSpec) -> bool:
 
 
 def _resources(spec: JobSpec) -> dict[str, Any]:
-    """device, pool_size, cpus_per_actor, max_in_flight for this cluster."""
+    """device, pool_size, cpus_per_actor, num_gpus and max_in_flight for this Ray cluster.
+
+    GPU: one actor per GPU (1 CPU each). CPU: actors of 2 CPUs (1 on machines under 4 CPUs) filling
+    the CPUs but a quarter (at least 1) kept for the decode/assemble tasks -- several small actors
+    beat one many-threaded one, and oversubscribed math threads are very slow on a busy machine.
+    """
     res = ray.cluster_resources()
     gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
     device = spec.device if spec.device != "auto" else ("cuda" if gpus else "cpu")
     if device == "cuda" and not gpus:
         raise JobError("device 'cuda' was asked for but the Ray cluster has no GPUs; use --device cpu or auto")
-    pool = spec.pool_size or (gpus if device == "cuda" else 1)
     if device == "cuda":
-        pool = min(pool, gpus) or 1
+        pool = min(spec.pool_size or gpus, gpus)
         cpus_per_actor = spec.cpus_per_actor or 1.0
     else:
-        cpus_per_actor = spec.cpus_per_actor or float(max(1, (cpus // 2) // pool))
+        cpus_per_actor = spec.cpus_per_actor or (2.0 if cpus >= 4 else 1.0)
+        pool = spec.pool_size or max(1, int((cpus - max(1, cpus // 4)) // cpus_per_actor))
     if pool * cpus_per_actor >= cpus:  # always leave a CPU for decode/assemble tasks
         cpus_per_actor = max(0.5, (cpus - 1) / pool) if cpus > 1 else 0.5 / pool
     return {"device": device, "pool_size": pool, "cpus_per_actor": cpus_per_actor,
@@ -181,11 +187,10 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
                                for s in shards]}
 
         mf.write_manifest(spec.output, manifest_body(), so)
-        progress.update(force=True)
         if todo:
             _run_shards(spec, todo, runner_factory, parse_config,
                         WriteContext(spec.output, model_id, config_id, parse_config, so),
-                        summary, status, progress)
+                        summary, status, progress, lambda: mf.write_manifest(spec.output, manifest_body(), so))
         if spec.tracking:
             from pipeline.job.tracking import track_videos
 
@@ -202,7 +207,10 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
 
 
 def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, ctx: WriteContext,
-                summary: JobSummary, status: dict[str, str], progress: Progress) -> None:
+                summary: JobSummary, status: dict[str, str], progress: Progress,
+                checkpoint: Callable[[], None]) -> None:
+    """Push ``todo`` through decode -> network -> assemble+write, updating summary/status as shards end;
+    ``checkpoint()`` (rewrite the manifest) runs every MANIFEST_EVERY_S seconds."""
     res = _resources(spec)
     runner_kwargs = {"model_name": spec.model, "device": res["device"], "batch_size": spec.batch_size,
                      "precision": spec.precision, "scales": tuple(spec.scales), "flip": spec.flip,
@@ -253,6 +261,7 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
             summary.shards_failed += 1
             summary.errors += len(job.shard.sources)
 
+    last_checkpoint = time.monotonic()
     try:
         while queue or in_flight:
             while queue and len(in_flight) < res["max_in_flight"]:
@@ -279,6 +288,9 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
                              ("parse", result.parse_seconds), ("write", result.write_seconds)):
                     summary.stage_seconds[k] += v
             progress.update()
+            if time.monotonic() - last_checkpoint > MANIFEST_EVERY_S:
+                checkpoint()
+                last_checkpoint = time.monotonic()
     finally:
         for a in actors:
             ray.kill(a)

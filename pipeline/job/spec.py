@@ -42,8 +42,8 @@ class JobSpec:
     frames_per_shard: video frames per shard.
     frame_step:       label every n-th video frame.
     tracking:         link people across video frames (fills poses.track_id and the tracks table).
-    pool_size:        network actors (default: number of GPUs, else 1).
-    cpus_per_actor:   CPUs reserved per network actor on CPU (default: half the CPUs / pool_size).
+    pool_size:        network actors (default: one per GPU; on CPU, 2-CPU actors filling 3/4 of the CPUs).
+    cpus_per_actor:   CPUs (= math threads) per network actor on CPU (default 2; 1 under 4 CPUs).
     max_in_flight:    shards between read and write at once (bounds memory; default 2*pool_size+2).
     shard_retries:    extra attempts of a failing shard before it goes to the errors table.
     ray_address:      None = start Ray in-process on this machine; "auto" or "ray://host:port" = cluster.
