@@ -100,16 +100,16 @@ def find_peaks(heatmaps: np.ndarray, config: ParseConfig) -> tuple[np.ndarray, n
     # (outside the map counts as -inf), dropping losers as we go.
     flat = maps.reshape(-1)
     idx = np.flatnonzero(flat > config.peak_threshold)
-    for offsets, strict in ((_EARLIER, True), (_LATER, False)):
-        for dy, dx in offsets:
-            i, j = (idx // w) % h + dy, idx % w + dx
-            inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
-            neighbour = np.where(inside, flat.take(np.where(inside, idx + dy * w + dx, idx)), -np.inf)
-            centre = flat.take(idx)
-            idx = idx[(centre > neighbour) if strict else (centre >= neighbour)]
     ch, rest = np.divmod(idx, h * w)
     i, j = np.divmod(rest, w)
-    scores = maps[ch, i, j]
+    value = flat.take(idx)
+    for offsets, strict in ((_EARLIER, True), (_LATER, False)):
+        for dy, dx in offsets:
+            inside = (i + dy >= 0) & (i + dy < h) & (j + dx >= 0) & (j + dx < w)
+            neighbour = np.where(inside, flat.take(np.where(inside, idx + (dy * w + dx), idx)), -np.inf)
+            won = np.flatnonzero((value > neighbour) if strict else (value >= neighbour))
+            idx, ch, i, j, value = idx[won], ch[won], i[won], j[won], value[won]
+    scores = value
     counts = np.bincount(ch, minlength=NUM_KEYPOINTS)
     if counts.max(initial=0) > config.max_peaks:
         keep = np.ones(len(ch), bool)
