@@ -39,7 +39,10 @@ class ActivationFakeQuantize(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.levels = 0
-        for name in ("low", "high", "out_low", "out_step"):
+        self.fused = False  # default output range: torch's fused fake-quantize kernel computes it
+        self._per_tensor: tuple[float, int] | None = None
+        self._has_shift = False
+        for name in ("low", "high", "out_low", "out_step", "step", "zero_code", "shift"):
             self.register_buffer(name, torch.zeros(()))
 
     def set_range(self, low, high, levels: int, out_low=None, out_high=None) -> None:
@@ -49,9 +52,15 @@ class ActivationFakeQuantize(nn.Module):
         self.high = torch.as_tensor(np.asarray(high, np.float32))
         self.levels = int(levels)
         step = (self.high - self.low) / (self.levels - 1)
+        self.fused = out_low is None
         if out_low is None:
             zero_code = torch.round(-self.low / step)
             self.out_low, self.out_step = -zero_code * step, step
+            # round((x - low) / step) - zero_code == round((x + shift) / step + zero_code) - zero_code
+            self.step, self.zero_code = step.reshape(-1), zero_code.reshape(-1).to(torch.int32)
+            self.shift = (-self.low / step - zero_code) * step
+            self._per_tensor = (float(step), int(zero_code)) if step.numel() == 1 else None
+            self._has_shift = bool(self.shift.abs().max() > 0)
         else:
             self.out_low = torch.as_tensor(np.asarray(out_low, np.float32))
             self.out_step = (torch.as_tensor(np.asarray(out_high, np.float32)) - self.out_low) / (self.levels - 1)
@@ -59,6 +68,13 @@ class ActivationFakeQuantize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.levels:
             return x
+        if self.fused:
+            xs = x.float() + self.shift if self._has_shift else x.float()
+            if self._per_tensor is not None:
+                y = torch.fake_quantize_per_tensor_affine(xs, *self._per_tensor, 0, self.levels - 1)
+            else:
+                y = torch.fake_quantize_per_channel_affine(xs, self.step, self.zero_code, 1, 0, self.levels - 1)
+            return y.to(x.dtype)
         lo, hi = self.low, self.high
         code = torch.round((torch.clamp(x.float(), lo, hi) - lo) * ((self.levels - 1) / (hi - lo)))
         return (code * self.out_step + self.out_low).to(x.dtype)
@@ -274,7 +290,7 @@ OMZ_LIGHTWEIGHT = register(WeightsEntry(
     builder=build_omz,
     # Normalisation is inside the network: feed raw BGR 0-255; pad with the mean grey (128 -> ~0).
     preprocessing=Preprocessing(color="BGR", mean=(0.0, 0.0, 0.0), scale=1.0, input_size=None,
-                                target_height=256, pad_value=128.0, stride=8),
+                                target_height=368, pad_value=128.0, stride=8),
     license="Apache-2.0",
     source_url="https://docs.openvino.ai/2023.3/omz_models_model_human_pose_estimation_0001.html "
                "(files: https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1/"
