@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.video.decode import iter_frames
+from pipeline.video.errors import VideoDecodeError
 from pipeline.video.probe import probe
 from pipeline.video.render import VideoWriter, draw_poses
 from pipeline.video.shards import FrameRange
@@ -103,6 +104,14 @@ def render_video(poses: pd.DataFrame, video: str, output: str, start: int = 0,
 
 
 def _render(args: argparse.Namespace) -> int:
+    try:
+        return _render_checked(args)
+    except (VideoDecodeError, FileNotFoundError) as exc:
+        print(f"render: {exc}", file=sys.stderr)
+        return 2
+
+
+def _render_checked(args: argparse.Namespace) -> int:
     if args.video:
         uris = [args.source_uri] if args.source_uri else _candidates(args.video)
         poses = read_source_poses(args.poses, uris)

@@ -80,6 +80,11 @@ def test_render_video_to_frame_images_and_source_uri_mismatch(tmp_path, capsys):
     assert main(["render", "--poses", str(table), "--video", str(video), "--output", str(out),
                  "--source-uri", "s3://elsewhere/x.mp4"]) == 2
     assert "no rows" in capsys.readouterr().err
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    _write_poses(table, str(tmp_path / "junk.mp4"), frames=[0])
+    assert main(["render", "--poses", str(table), "--video", str(tmp_path / "junk.mp4"),
+                 "--output", str(tmp_path / "x.mp4")]) == 2
+    assert "junk.mp4: not a readable media file" in capsys.readouterr().err
 
 
 def test_render_images_folder(tmp_path):
