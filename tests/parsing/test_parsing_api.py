@@ -166,3 +166,33 @@ def test_grid_people_do_not_overlap():
     d = np.linalg.norm(sk[:, None, :, :2] - sk[None, :, :, :2], axis=-1)
     off_diagonal = d[~np.eye(9, dtype=bool)]
     assert off_diagonal.min() >= 32.0
+
+
+def test_hungarian_beats_greedy_where_greedy_is_myopic():
+    from pipeline.parsing.matching import match_limb
+
+    # Two necks (peaks 0, 1) and two shoulders (2, 3): greedy takes the single best pair first.
+    conn_a, conn_b = np.array([0, 0, 1, 1]), np.array([2, 3, 2, 3])
+    score = np.array([0.9, 0.8, 0.85, 0.1])
+    greedy = match_limb(conn_a, conn_b, score, "greedy")
+    hungarian = match_limb(conn_a, conn_b, score, "hungarian")
+    assert sorted(greedy.tolist()) == [0, 3] and score[greedy].sum() == pytest.approx(1.0)
+    assert sorted(hungarian.tolist()) == [1, 2] and score[hungarian].sum() == pytest.approx(1.65)
+    assert np.all(np.diff(score[hungarian]) <= 0)  # handed to assembly by descending score
+    # The best assignment pairs peak 1 with peak 3, which is no candidate: it must not appear.
+    chosen = match_limb(np.array([0, 1, 0]), np.array([2, 2, 3]), np.array([0.5, 0.4, 0.05]), "hungarian")
+    assert chosen.tolist() == [0]
+
+
+@pytest.mark.parametrize("config", [ParseConfig(), ParseConfig(matching="hungarian", max_peaks=40)])
+def test_noise_maps_stay_bounded_and_well_formed(config):
+    rng = np.random.default_rng(7)
+    fields = _fields(rng.random((19, 46, 82), dtype=np.float32),
+                     (2 * rng.random((38, 46, 82), dtype=np.float32) - 1))
+    cands = find_candidates(fields, config)
+    assert np.diff(cands.part_start).max() == config.max_peaks  # noise has more peaks than that
+    poses = parse(fields, config)
+    assert len(poses) <= config.max_people
+    found = np.isfinite(poses.keypoints[..., 0])
+    assert np.all(found.sum(axis=1) >= config.min_parts)
+    assert np.all(poses.keypoints[..., 2][~found] == 0) and np.all(np.diff(poses.scores) <= 0)

@@ -174,3 +174,13 @@ def test_template_is_a_plausible_person():
     # Guards the test data itself: distinct parts, head above hips above ankles.
     assert len(np.unique(TEMPLATE.round(6), axis=0)) == 18
     assert TEMPLATE[0, 1] < TEMPLATE[8, 1] < TEMPLATE[10, 1]
+
+
+@pytest.mark.parametrize("matching", MATCHERS)
+def test_anisotropic_scale_and_offset(matching):
+    # A letterboxed / non-square resize: cells are 7.5 x 9.2 pixels and cell (0, 0) is off-origin.
+    size = (600, 400)
+    sk = np.stack([person(150, 200, 300.0, angle=0.3), person(430, 210, 260.0, angle=-0.5)])
+    fields = render_fields(sk, size, scale=(7.5, 9.2), offset=(2.0, 6.1))
+    poses = parse(fields, ParseConfig(matching=matching))
+    assert_recovered(poses, expected_people(sk, 4), TOL_MAP)
