@@ -1,0 +1,122 @@
+"""On real COCO val2017 photos, the converted network's maps agree with human ground truth.
+
+Data: ../shared/eval/coco-val2017-mini (4 images, 14 people, 181 visible keypoints), run through
+``PoseNetRunner("omz-lightweight")`` at its default 368-pixel height. Measured (this code, CPU):
+  * 168 of 181 visible keypoints (92.8 %) have a local maximum (3x3, > 0.1) of their own COCO-18
+    heatmap channel within 0.1 * sqrt(bbox area) (at least 8 pixels) of the annotation
+    (at the IR's native 256-pixel height: 152 of 181, 84.0 %; hence the 368 default);
+  * at every annotated keypoint type, the strongest of the 18 part channels is the expected one
+    (the COCO-18 order of pipeline.skeleton, left and right included);
+  * along annotated limbs (a -> b), the PAF of that limb points from a to b: mean cosine 0.745,
+    169 of 170 limbs positive;
+  * sub-cell peaks sit (0.07, -0.17) cells from the annotations on average (164 peaks), supporting
+    the cell-centre convention stride*j + 3.5 (a centre at stride*j would add +0.44 cells).
+"""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from scipy.ndimage import maximum_filter
+
+from pipeline.models.inference import PoseNetRunner
+from pipeline.skeleton import COCO17_FROM_COCO18, LIMBS, PAF_CHANNELS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixture in tests/models/conftest.py
+
+HIT_FLOOR = 0.85  # measured 0.928
+
+
+@pytest.fixture(scope="module")
+def coco(shared_dir, model_dir):
+    root = shared_dir / "eval" / "coco-val2017-mini"
+    gt = json.loads((root / "person_keypoints.json").read_text())
+    images = {im["id"]: cv2.imread(str(root / im["file_name"])) for im in gt["images"]}
+    fields = PoseNetRunner("omz-lightweight", model_dir=model_dir)(list(images.values()))
+    by_id = dict(zip(images, fields))
+    people = []  # (fields, keypoints [17, 3] in posepipe pixel convention, radius px)
+    for ann in gt["annotations"]:
+        kp = np.asarray(ann["keypoints"], float).reshape(17, 3)
+        kp[:, :2] -= 0.5  # COCO puts pixel centres at +0.5, posepipe at integers
+        w, h = ann["bbox"][2:]
+        people.append((by_id[ann["image_id"]], kp, max(0.1 * np.sqrt(w * h), 8.0)))
+    return people
+
+
+def _peaks(hm: np.ndarray, threshold: float = 0.1) -> np.ndarray:
+    """[K, 2] (row, col) cells of local maxima above threshold."""
+    return np.argwhere((hm == maximum_filter(hm, 3)) & (hm > threshold))
+
+
+def _cell(fields, xy) -> tuple[int, int]:
+    j = (xy[0] - fields.offset[0]) / fields.scale[0]
+    i = (xy[1] - fields.offset[1]) / fields.scale[1]
+    h, w = fields.heatmaps.shape[1:]
+    return int(np.clip(round(i), 0, h - 1)), int(np.clip(round(j), 0, w - 1))
+
+
+def test_heatmap_peaks_land_on_annotated_keypoints(coco):
+    hits = total = 0
+    for fields, kp, radius in coco:
+        for k in np.flatnonzero(kp[:, 2] > 0):
+            total += 1
+            pk = _peaks(fields.heatmaps[COCO17_FROM_COCO18[k]])
+            if len(pk):
+                px = fields.cells_to_pixels(pk[:, ::-1])
+                hits += np.min(np.hypot(*(px - kp[k, :2]).T)) <= radius
+    assert total == 181
+    assert hits / total >= HIT_FLOOR, f"{hits}/{total} keypoints have a peak within the radius"
+
+
+def test_strongest_channel_at_each_keypoint_type_is_its_coco18_channel(coco):
+    votes = np.zeros((17, 18))
+    for fields, kp, _ in coco:
+        for k in np.flatnonzero(kp[:, 2] > 0):
+            i, j = _cell(fields, kp[k, :2])
+            votes[k, np.argmax(fields.heatmaps[:18, i, j])] += 1
+    assert votes.argmax(1).tolist() == list(COCO17_FROM_COCO18)
+
+
+def test_pafs_point_along_annotated_limbs(coco):
+    cosines = []
+    for fields, kp, _ in coco:
+        k18 = np.full((18, 3), np.nan)
+        k18[list(COCO17_FROM_COCO18)] = kp
+        if kp[5, 2] > 0 and kp[6, 2] > 0:  # neck = shoulder midpoint, as OpenPose trains it
+            k18[1] = (kp[5] + kp[6]) / 2
+        for limb, (a, b) in enumerate(LIMBS):
+            if not (k18[a, 2] > 0 and k18[b, 2] > 0):
+                continue
+            v = k18[b, :2] - k18[a, :2]
+            if np.linalg.norm(v) < fields.scale[0]:
+                continue
+            u = v / np.linalg.norm(v)
+            cx, cy = PAF_CHANNELS[limb]
+            cells = [_cell(fields, k18[a, :2] + t * v) for t in np.linspace(0.2, 0.8, 7)]
+            cosines.append(np.mean([fields.pafs[cx, i, j] * u[0] + fields.pafs[cy, i, j] * u[1] for i, j in cells]))
+    cosines = np.asarray(cosines)
+    assert len(cosines) > 150
+    assert cosines.mean() > 0.6 and (cosines > 0).mean() > 0.95
+
+
+def test_peak_offsets_support_the_cell_centre_convention(coco):
+    """Mean signed (peak - annotation) in cells is near zero with centres at stride*j + (stride-1)/2."""
+    d = []
+    for fields, kp, radius in coco:
+        for k in np.flatnonzero(kp[:, 2] > 0):
+            hm = fields.heatmaps[COCO17_FROM_COCO18[k]]
+            pk = _peaks(hm)
+            if not len(pk):
+                continue
+            px = fields.cells_to_pixels(pk[:, ::-1])
+            n = np.argmin(np.hypot(*(px - kp[k, :2]).T))
+            (i, j), ok = pk[n], np.hypot(*(px[n] - kp[k, :2])) <= radius
+            if ok and 0 < i < hm.shape[0] - 1 and 0 < j < hm.shape[1] - 1:  # parabolic sub-cell refinement
+                dx = 0.5 * (hm[i, j + 1] - hm[i, j - 1]) / (2 * hm[i, j] - hm[i, j + 1] - hm[i, j - 1])
+                dy = 0.5 * (hm[i + 1, j] - hm[i - 1, j]) / (2 * hm[i, j] - hm[i + 1, j] - hm[i - 1, j])
+                d.append((fields.cells_to_pixels([j + dx, i + dy]) - kp[k, :2]) / np.asarray(fields.scale))
+    bias = np.mean(d, axis=0)
+    assert len(d) > 100
+    assert np.hypot(*bias) < 0.3, f"mean peak offset {bias} cells"
