@@ -27,7 +27,8 @@ def test_node_types_split_network_and_parsing(config):
     types = config["available_node_types"]
     assert types["head"]["resources"] == {"CPU": 0}, "work must not land on the head"
     gpu, cpu = types["gpu"], types["cpu"]
-    assert gpu["resources"]["GPU"] >= 1 and gpu["max_workers"] > gpu["min_workers"] == 0
+    # A GPU node is up when a job starts (the job sizes its network pool from the GPUs present).
+    assert gpu["resources"]["GPU"] >= 1 and gpu["max_workers"] > gpu["min_workers"] >= 1
     assert "GPU" not in cpu["resources"] and cpu["max_workers"] > cpu["min_workers"] == 0
     assert gpu["node_config"]["InstanceType"].startswith(("g5.", "g6.", "g6e."))
     assert sum(t.get("max_workers", 0) for t in types.values()) >= config["max_workers"]
