@@ -3,9 +3,9 @@ in the style of the OpenPose Python demo, with the same rules and thresholds as
 pipeline.parsing. Only for bench/parse_speed.py: the baseline the vectorised parser is timed
 against and checked to agree with.
 
-It shares only ``working_maps`` (the optional bicubic upsampling / smoothing, one matrix
-product in both) with the package; peak finding, sub-pixel refinement, limb scoring, matching
-and assembly are written out independently.
+It shares only the bicubic upsampling weights (``upsampling_window``) and the optional
+Gaussian smoothing with the package; peak finding, sub-pixel refinement, limb scoring,
+matching and assembly are written out independently.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 from pipeline.fields import PoseFields
 from pipeline.parsing import ParseConfig
-from pipeline.parsing.peaks import working_maps
+from pipeline.parsing.peaks import smoothed_maps, upsampling_window
 from pipeline.poses import Poses
 from pipeline.skeleton import LIMBS, NUM_KEYPOINTS, PAF_CHANNELS
 
@@ -28,9 +28,18 @@ def _vertex(m: float, c: float, p: float, mode: str) -> float:
     return (m - p) / (2 * curvature) if curvature < 0 else 0.0
 
 
+def _fit(get, at: int, lo: int, hi: int, mode: str) -> float:
+    """Sub-pixel coordinate near integer ``at`` from values get(k), k in [lo, hi]."""
+    if mode == "none" or hi - lo < 2:
+        return float(at)
+    c = min(max(at, lo + 1), hi - 1)
+    v = c + _vertex(get(c - 1), get(c), get(c + 1), mode)
+    return min(max(v, at - 0.5), at + 0.5)
+
+
 def reference_peaks(fields: PoseFields, config: ParseConfig) -> list[list[tuple[float, float, float]]]:
     """Per part, a list of (x, y, score) with x, y in map cells, in raster order."""
-    maps = working_maps(fields.heatmaps, config)
+    maps = smoothed_maps(fields.heatmaps, config)
     f = config.upsample
     out = []
     for part in range(NUM_KEYPOINTS):
@@ -46,19 +55,44 @@ def reference_peaks(fields: PoseFields, config: ParseConfig) -> list[list[tuple[
         peaks = []
         for i, j in zip(*np.nonzero(ok)):
             i, j = int(i), int(j)
-            coords = []
-            for at, n, get in ((j, w, lambda k: float(m[i, k])), (i, h, lambda k: float(m[k, j]))):
-                if config.subpixel == "none" or n < 3:
-                    coords.append(float(at))
-                    continue
-                cc = min(max(at, 1), n - 2)
-                v = cc + _vertex(get(cc - 1), get(cc), get(cc + 1), config.subpixel)
-                coords.append(min(max(v, at - 0.5), at + 0.5))
-            peaks.append(((coords[0] + 0.5) / f - 0.5, (coords[1] + 0.5) / f - 0.5, float(m[i, j])))
+            if f == 1:
+                x = _fit(lambda k: float(m[i, k]), j, 0, w - 1, config.subpixel)
+                y = _fit(lambda k: float(m[k, j]), i, 0, h - 1, config.subpixel)
+            else:
+                x, y = _upsampled_peak(m, i, j, f, config.subpixel)
+            peaks.append((x, y, float(m[i, j])))
         # Keep the max_peaks strongest, still in raster order.
         strongest = set(sorted(range(len(peaks)), key=lambda n: -peaks[n][2])[:config.max_peaks])
         out.append([p for n, p in enumerate(peaks) if n in strongest])
     return out
+
+
+def _upsampled_peak(m: np.ndarray, i: int, j: int, f: int, mode: str) -> tuple[float, float]:
+    """One peak refined on the bicubic upsampling of the cells around it (map cells)."""
+    h, w = m.shape
+    fy, in_y, wy = (a[0] for a in upsampling_window(h, f, np.array([i])))
+    fx, in_x, wx = (a[0] for a in upsampling_window(w, f, np.array([j])))
+    patch = np.zeros((7, 7))
+    for a in range(7):
+        for b in range(7):
+            ii, jj = i - 3 + a, j - 3 + b
+            if 0 <= ii < h and 0 <= jj < w:
+                patch[a, b] = m[ii, jj]
+    fine = wy.astype(np.float64) @ patch @ wx.astype(np.float64).T
+    best, ba, bb = -np.inf, 0, 0
+    for a in range(1, len(fy) - 1):
+        for b in range(1, len(fx) - 1):
+            if in_y[a] and in_x[b] and fine[a, b] > best:
+                best, ba, bb = fine[a, b], a, b
+    lo_y, hi_y = min(t for t in range(len(fy)) if in_y[t]), max(t for t in range(len(fy)) if in_y[t])
+    lo_x, hi_x = min(t for t in range(len(fx)) if in_x[t]), max(t for t in range(len(fx)) if in_x[t])
+    if h * f < 3:
+        lo_y, hi_y = ba, ba
+    if w * f < 3:
+        lo_x, hi_x = bb, bb
+    y = fy[0] + _fit(lambda t: float(fine[t, bb]), ba, lo_y, hi_y, mode)
+    x = fx[0] + _fit(lambda t: float(fine[ba, t]), bb, lo_x, hi_x, mode)
+    return (x + 0.5) / f - 0.5, (y + 0.5) / f - 0.5
 
 
 def _sample(pafs: np.ndarray, channel: int, x: float, y: float) -> float:

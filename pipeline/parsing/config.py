@@ -14,14 +14,17 @@ class ParseConfig:
 
     Part candidates
       peak_threshold:  a heatmap peak must exceed this confidence (OpenPose ``thre1`` = 0.1).
-      smooth_sigma:    Gaussian smoothing of the heatmaps before peak finding, in cells of the
-                       working grid (map cells times ``upsample``); 0 = off. (OpenPose's Python demo
-                       smooths with sigma 3 image pixels after upsampling to image size.)
-      upsample:        find peaks on heatmaps upsampled by this integer factor with bicubic
-                       interpolation (OpenPose upsamples by the stride, 8); 1 = at map resolution.
-      subpixel:        refinement of each 3x3 peak, per axis: "gaussian" (parabola through the log
-                       of the three values, exact for a Gaussian bump), "quadratic" (parabola
-                       through the values), or "none" (cell centre).
+      smooth_sigma:    Gaussian smoothing of the heatmaps before peak finding, in map cells;
+                       0 = off. (OpenPose's Python demo smooths with sigma 3 image pixels after
+                       upsampling to image size, about 0.4 cells at stride 8.)
+      upsample:        1 = peaks at map resolution. f > 1: each map peak is moved to the highest
+                       point, within one map cell, of the heatmap upsampled by f with bicubic
+                       interpolation (OpenPose upsamples whole maps by the stride, 8; here only
+                       the 3 x 3 cells around each peak are, which is all its position needs).
+      subpixel:        refinement of each peak (on the map, or on the fine grid when upsampling),
+                       per axis: "gaussian" (parabola through the log of the three values around
+                       it, exact for a Gaussian bump), "quadratic" (parabola through the values)
+                       or "none" (cell centre).
       max_peaks:       keep at most this many peaks per part, highest first (OpenPose: 127), which
                        bounds the limb-pair work on noisy maps.
     Limb scoring

@@ -1,5 +1,5 @@
-"""Part candidates: smoothing, optional bicubic upsampling, 3x3 non-maximum suppression and
-sub-pixel refinement of the 18 part confidence maps (numpy/scipy only)."""
+"""Part candidates: smoothing, 3x3 non-maximum suppression and sub-pixel refinement of the 18
+part confidence maps, optionally on a bicubic upsampling around each peak (numpy/scipy only)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -47,17 +47,62 @@ def _cubic_upsampling_matrix(n: int, factor: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def working_maps(heatmaps: np.ndarray, config: ParseConfig) -> np.ndarray:
-    """The 18 part maps [18, H*f, W*f] (f = config.upsample) after upsampling and smoothing."""
+def smoothed_maps(heatmaps: np.ndarray, config: ParseConfig) -> np.ndarray:
+    """The 18 part maps [18, H, W] as float32, Gaussian-smoothed by config.smooth_sigma cells."""
     maps = np.asarray(heatmaps[:NUM_KEYPOINTS], dtype=np.float32)
-    f = config.upsample
-    if f > 1:
-        ry = _cubic_upsampling_matrix(maps.shape[1], f)
-        rx = _cubic_upsampling_matrix(maps.shape[2], f)
-        maps = np.matmul(ry, np.matmul(maps, rx.T))  # the cheaper order: widen, then heighten
     if config.smooth_sigma > 0:
         maps = gaussian_filter(maps, sigma=(0, config.smooth_sigma, config.smooth_sigma), mode="nearest")
     return maps
+
+
+def upsampling_window(n: int, factor: int, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fine cells within one map cell of map cells ``at`` [K] along an axis of n cells, upsampled
+    by ``factor`` -> (fine [K, L+2] fine-cell indices, one extra on each side for the fit; inside
+    [K, L+2] whether each is on the map; weights [K, L+2, 7] bicubic weights of map cells
+    at - 3 .. at + 3, zero off the map)."""
+    lo = factor * at - factor + factor // 2  # first fine cell whose centre is >= at - 1
+    size = 2 * factor + 1 - (1 - factor % 2)  # fine centres in [at - 1, at + 1]
+    fine = lo[:, None] - 1 + np.arange(size + 2)
+    inside = (fine >= 0) & (fine < n * factor)
+    taps = at[:, None] + np.arange(-3, 4)
+    matrix = _cubic_upsampling_matrix(n, factor)
+    weights = matrix[np.clip(fine, 0, n * factor - 1)[:, :, None], np.clip(taps, 0, n - 1)[:, None, :]]
+    weights = weights * ((taps >= 0) & (taps < n))[:, None, :]
+    return fine, inside, weights
+
+
+def _upsampled_peaks(maps: np.ndarray, ch, i, j, config: ParseConfig) -> np.ndarray:
+    """Refine map peaks on the bicubic upsampling (by config.upsample) of the map around them
+    -> cells float64 [K, 2] (x, y): the highest fine cell whose centre is within one map cell
+    of the peak, then the sub-pixel fit on the fine grid."""
+    f = config.upsample
+    _, h, w = maps.shape
+    fine_y, in_y, wy = upsampling_window(h, f, i)
+    fine_x, in_x, wx = upsampling_window(w, f, j)
+    ty = np.clip(i[:, None] + np.arange(-3, 4), 0, h - 1)
+    tx = np.clip(j[:, None] + np.arange(-3, 4), 0, w - 1)
+    patch = maps[ch[:, None, None], ty[:, :, None], tx[:, None, :]]  # [K, 7, 7]
+    fine = np.matmul(np.matmul(wy, patch), wx.transpose(0, 2, 1))  # [K, L+2, L+2]
+    k, size = len(ch), fine.shape[1]
+    allowed = in_y[:, :, None] & in_x[:, None, :]
+    allowed[:, [0, -1], :] = False  # the extra ring is only for the fit
+    allowed[:, :, [0, -1]] = False
+    best = np.argmax(np.where(allowed, fine, -np.inf).reshape(k, size * size), axis=1)
+    a, b = np.divmod(best, size)
+    rows = np.arange(k)
+
+    def refine(at, inside, n, line) -> np.ndarray:
+        """Sub-pixel fine-cell coordinate along one axis; ``line(t)`` gives fine[.., t, ..]."""
+        if config.subpixel == "none" or n * f < 3:
+            return (at - 1).astype(np.float64)
+        # Three samples centred on the best cell, shifted inwards where one is off the map.
+        c = at + ~inside[rows, at - 1] - ~inside[rows, at + 1]
+        vals = [line(c + d).astype(np.float64) for d in (-1, 0, 1)]
+        return np.clip(c + _refine(*vals, config.subpixel), at - 0.5, at + 0.5) - 1
+
+    y = fine_y[:, 1] + refine(a, in_y, h, lambda t: fine[rows, t, b])
+    x = fine_x[:, 1] + refine(b, in_x, w, lambda t: fine[rows, a, t])
+    return (np.stack([x, y], axis=1) + 0.5) / f - 0.5
 
 
 def _refine(line_m: np.ndarray, line_0: np.ndarray, line_p: np.ndarray, mode: str) -> np.ndarray:
@@ -91,10 +136,11 @@ def find_peaks(heatmaps: np.ndarray, config: ParseConfig) -> tuple[np.ndarray, n
 
     Returns (part_start int32 [19], cells float64 [K, 2], scores float32 [K]): the peaks of part p
     are rows part_start[p]:part_start[p+1], in raster order; ``cells`` holds their sub-pixel
-    (x, y) in map cells of the input maps (cell centres at integers) and ``scores`` the working
-    map's value at the peak. At most ``config.max_peaks`` per part are kept (highest first).
+    (x, y) in map cells of the input maps (cell centres at integers) and ``scores`` the
+    (smoothed) map's value at the peak cell. At most ``config.max_peaks`` per part are kept
+    (highest first).
     """
-    maps = working_maps(heatmaps, config)
+    maps = smoothed_maps(heatmaps, config)
     _, h, w = maps.shape
     # Only cells above the threshold can be peaks: compare just those with their 8 neighbours
     # (outside the map counts as -inf), dropping losers as we go.
@@ -121,8 +167,10 @@ def find_peaks(heatmaps: np.ndarray, config: ParseConfig) -> tuple[np.ndarray, n
         ch, i, j, scores = ch[keep], i[keep], j[keep], scores[keep]
         counts = np.bincount(ch, minlength=NUM_KEYPOINTS)
     part_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    f = config.upsample
-    x = _subpixel_axis(maps, ch, i, j, 2, config.subpixel)
-    y = _subpixel_axis(maps, ch, i, j, 1, config.subpixel)
-    cells = (np.stack([x, y], axis=1) + 0.5) / f - 0.5
+    if config.upsample > 1:
+        cells = _upsampled_peaks(maps, ch, i, j, config)
+    else:
+        x = _subpixel_axis(maps, ch, i, j, 2, config.subpixel)
+        y = _subpixel_axis(maps, ch, i, j, 1, config.subpixel)
+        cells = np.stack([x, y], axis=1)
     return part_start, cells, scores.astype(np.float32)

@@ -2,7 +2,8 @@
 
 Tolerances: at map resolution with the Gaussian sub-pixel fit a lone peak is exact up to float32
 rounding, so isolated people must come back within 0.25 px; upsampled (bicubic) peak finding is
-biased by the interpolation, up to about 1.2 px for sigma = 7 px at stride 8, so 1.5 px there;
+biased by the interpolation (up to about 1.1 px for sigma = 7 px at stride 8) and, on the
+map's outer cells, by its linear extension, so 1.5 px there;
 people whose same parts are only 21 px apart within 1.0 px.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _people_draws():
     return st.lists(one, min_size=1, max_size=9)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
+@settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(draws=_people_draws(), size=st.sampled_from(SIZES),
        dropped=st.lists(st.sets(st.integers(0, 17), max_size=6), min_size=9, max_size=9),
@@ -45,7 +46,7 @@ def test_random_people_recovered_at_map_resolution(draws, size, dropped, matchin
     check(sk, size, ParseConfig(matching=matching), TOL_MAP)
 
 
-@settings(max_examples=10, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(draws=_people_draws(), size=st.sampled_from(SIZES), matching=st.sampled_from(MATCHERS),
        upsample=st.sampled_from([2, 4, 8]), subpixel=st.sampled_from(["gaussian", "quadratic"]))
