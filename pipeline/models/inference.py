@@ -15,6 +15,7 @@ and its x component changes sign.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -69,7 +70,7 @@ class Placement:
 
     image_size:   (W, H) original pixels.  resized_size: (w, h) input pixels holding the image (top-left).
     input_size:   (Wp, Hp) padded network input in pixels.  flipped: mirrored left-right before padding.
-    stride:       input pixels per map cell.
+    stride:       input pixels per map cell.  scale: the multi-scale factor this pass used.
     """
 
     image_size: tuple[int, int]
@@ -77,6 +78,7 @@ class Placement:
     input_size: tuple[int, int]
     flipped: bool
     stride: int
+    scale: float = 1.0
 
     @property
     def valid_cells(self) -> tuple[int, int]:
@@ -145,7 +147,7 @@ def preprocess(images: Sequence[np.ndarray], prep: Preprocessing, *, scale: floa
         canvas[:h, :w] = resized
         canvas = (canvas - np.asarray(prep.mean, np.float32)) * np.float32(prep.scale)
         out.append(Prepared(np.ascontiguousarray(canvas.transpose(2, 0, 1)),
-                            Placement((W, H), (w, h), (Wp, Hp), flip, prep.stride)))
+                            Placement((W, H), (w, h), (Wp, Hp), flip, prep.stride, scale)))
     return out
 
 
@@ -265,22 +267,22 @@ class PoseNetRunner:
     def infer_prepared(self, passes: list[list[Prepared]]) -> list[PoseFields]:
         """Run precomputed passes (``[pass][image]``, e.g. from :meth:`prepare`) and average them."""
         results = [self._run_pass(p) for p in passes]
-        ref_pass = next((k for k, p in enumerate(passes) if not p[0].placement.flipped
-                         and self.scales[k % len(self.scales)] == 1.0), 0) if passes else 0
         fields = []
         for i in range(len(passes[0]) if passes else 0):
-            ref = passes[ref_pass][i].placement
+            placements = [p[i].placement for p in passes]
+            # reference grid: unflipped at scale 1 if present, else the first unflipped pass, else pass 0
+            ref_pass = min(range(len(passes)), key=lambda k: (placements[k].flipped, placements[k].scale != 1.0, k))
+            ref = dataclasses.replace(placements[ref_pass], flipped=False)
             ref_geom = ref.cell_geometry()
-            shape = results[ref_pass][i][0].shape[1:]
+            shape = ref.valid_cells[::-1]
             heat_sum = np.zeros((NUM_HEATMAPS,) + shape, np.float32)
             paf_sum = np.zeros((len(PAF_MIRROR_SOURCE),) + shape, np.float32)
-            for k, p in enumerate(passes):
+            for k, pl in enumerate(placements):
                 heat, paf = results[k][i]
-                pl = p[i].placement
                 if pl.flipped:
                     heat, paf = unflip(heat, paf)
-                if k != ref_pass:
-                    geom = pl.cell_geometry()
+                geom = pl.cell_geometry()
+                if geom != ref_geom or heat.shape[1:] != shape:
                     heat, paf = resample(heat, geom, ref_geom, shape), resample(paf, geom, ref_geom, shape)
                 heat_sum += heat
                 paf_sum += paf
