@@ -91,17 +91,21 @@ def main() -> None:
     os.environ.setdefault("POSEPIPE_MODEL_DIR", str(SHARED / "models"))
     names = args.models.split(",") if args.models else list_models()
     skipped = [n for n in names if not weights_present(n)]
-    rows = []
+    rows, t0 = [], time.perf_counter()
     for name in names:
         if name not in skipped:
-            rows += bench_model(name, args.annotations, not args.single_scale_only)
-            print(table(rows[-4:]).splitlines()[-1], flush=True)
+            new = bench_model(name, args.annotations, not args.single_scale_only)
+            print("\n".join(table(new).splitlines()[2:]), flush=True)
+            rows += new
+    total_s = time.perf_counter() - t0
     print()
     print(table(rows))
+    print(f"total {total_s:.0f} s")
     if skipped:
         print(f"skipped (no weights): {', '.join(skipped)}")
     result = {
         "bench": "coco_ap", "annotations": args.annotations, "rows": rows, "skipped_no_weights": skipped,
+        "total_wall_s": round(total_s, 1),
         "environment": {"device": "cpu", "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                         "python": platform.python_version(), "torch": torch.__version__,
                         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
