@@ -49,6 +49,16 @@ def _write_task(cands, ctx):
     return assemble_and_write(cands, ctx)
 
 
+@ray.remote(max_retries=TASK_RETRIES)
+def _apply_task(fn, item):
+    return fn(item)
+
+
+def _ray_map(fn, items: list) -> list:
+    """[fn(item) for item in items], each in its own Ray task."""
+    return ray.get([_apply_task.remote(fn, item) for item in items])
+
+
 @ray.remote
 class NetworkActor:
     """Ray actor around one NetworkStage (one network replica)."""
@@ -157,7 +167,7 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
     try:
         shards, plan_errors = plan(sources, images_per_shard=spec.images_per_shard,
                                    frames_per_shard=spec.frames_per_shard, frame_step=spec.frame_step,
-                                   model_id=model_id, config_id=config_id, storage_options=so)
+                                   model_id=model_id, config_id=config_id, storage_options=so, map_fn=_ray_map)
         fs, _ = filesystem(spec.output, so)
         job_errors = list_errors + plan_errors
         write_errors(fs, spec.output, "listing-" + hashlib.sha256("\0".join(spec.input).encode()).hexdigest()[:16],

@@ -5,9 +5,10 @@ id, so a re-run of the same job over unchanged inputs finds the shards it alread
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pipeline.job.records import ErrorRecord, FrameRange, Shard, Source
 from pipeline.storage import describe_error, filesystem
@@ -47,21 +48,34 @@ def video_shards(video: Source, frames_per_shard: int, frame_step: int, model_id
             for fr in pv.plan_shards(info, frames_per_shard, every_k=frame_step)]
 
 
+def _plan_video(video: Source, frames_per_shard: int, frame_step: int, model_id: str, config_id: str,
+                storage_options: Mapping[str, Any] | None) -> tuple[list[Shard], list[ErrorRecord]]:
+    """(shards, []) of one video, or ([], [error]) when its container cannot be read."""
+    try:
+        return video_shards(video, frames_per_shard, frame_step, model_id, config_id, storage_options), []
+    except ImportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unreadable video is an errors row, the job goes on
+        msg = describe_error(video.uri, exc) if isinstance(exc, (FileNotFoundError, PermissionError)) else (
+            f"{video.uri}: cannot read the video container ({type(exc).__name__}: {exc}); "
+            "check that the file is a complete, playable video")
+        return [], [ErrorRecord.from_exception(video.uri, "read", exc, msg)]
+
+
 def plan(sources: Sequence[Source], *, images_per_shard: int, frames_per_shard: int, frame_step: int,
-         model_id: str, config_id: str, storage_options: Mapping[str, Any] | None = None
-         ) -> tuple[list[Shard], list[ErrorRecord]]:
-    """All shards of a job (image shards first, then each video's) and errors for unreadable videos."""
+         model_id: str, config_id: str, storage_options: Mapping[str, Any] | None = None,
+         map_fn: Callable[[Callable, list], Iterable] = map) -> tuple[list[Shard], list[ErrorRecord]]:
+    """All shards of a job (image shards first, then each video's) and errors for unreadable videos.
+
+    map_fn(fn, videos) runs the per-video probing (a full demux pass each); pass a parallel map
+    (the job uses Ray tasks) to probe many videos at once.
+    """
     images = [s for s in sources if s.kind == "image"]
     shards = image_shards(images, images_per_shard, model_id, config_id)
     errors: list[ErrorRecord] = []
-    for video in (s for s in sources if s.kind == "video"):
-        try:
-            shards.extend(video_shards(video, frames_per_shard, frame_step, model_id, config_id, storage_options))
-        except ImportError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - an unreadable video is an errors row, the job goes on
-            msg = describe_error(video.uri, exc) if isinstance(exc, (FileNotFoundError, PermissionError)) else (
-                f"{video.uri}: cannot read the video container ({type(exc).__name__}: {exc}); "
-                "check that the file is a complete, playable video")
-            errors.append(ErrorRecord.from_exception(video.uri, "read", exc, msg))
+    probe_one = functools.partial(_plan_video, frames_per_shard=frames_per_shard, frame_step=frame_step,
+                                  model_id=model_id, config_id=config_id, storage_options=storage_options)
+    for video_shards_, video_errors in map_fn(probe_one, [s for s in sources if s.kind == "video"]):
+        shards.extend(video_shards_)
+        errors.extend(video_errors)
     return shards, errors
