@@ -185,3 +185,19 @@ def test_anisotropic_scale_and_offset(matching):
     fields = render_fields(sk, size, scale=(7.5, 9.2), offset=(2.0, 6.1))
     poses = parse(fields, ParseConfig(matching=matching))
     assert_recovered(poses, expected_people(sk, 4), TOL_MAP)
+
+
+@pytest.mark.parametrize("config", [ParseConfig(smooth_sigma=1.0), ParseConfig(smooth_sigma=0.5, upsample=4)])
+def test_smoothing_keeps_gaussian_peaks_in_place(config):
+    # A Gaussian blurred by a Gaussian is still a Gaussian at the same place.
+    sk = np.stack([person(200, 184, 280.0, angle=0.2), person(470, 190, 240.0, angle=-2.0)])
+    check(sk, (656, 368), config, TOL_MAP if config.upsample == 1 else TOL_UPSAMPLED)
+
+
+def test_float16_maps_from_a_half_precision_network():
+    sk = np.stack([person(200, 184, 280.0), person(470, 190, 240.0, angle=2.5)])
+    f32 = render_fields(sk, (656, 368))
+    f16 = type(f32)(**{**f32.__dict__, "heatmaps": f32.heatmaps.astype(np.float16),
+                       "pafs": f32.pafs.astype(np.float16)})
+    # float16 keeps ~3 significant digits: the log-parabola fit moves by hundredths of a pixel.
+    assert_recovered(parse(f16), expected_people(sk, 4), 0.1)
