@@ -195,6 +195,12 @@ def build_spec(settings: Mapping[str, Any], source: str = "job spec") -> JobSpec
     if values.get("model_dir"):
         values["model_dir"] = absolute_uri(values["model_dir"])
     spec = JobSpec(**values)
+    from pipeline.models import get as registry_entry
+
+    try:
+        registry_entry(spec.model)
+    except KeyError as exc:
+        raise SpecError(f"{_where(source, 'model')}: {exc.args[0]}") from None
     try:
         spec.parse_config()
     except (TypeError, ValueError, KeyError) as exc:
@@ -229,7 +235,8 @@ def load_spec(path: str | Path | None = None, overrides: Mapping[str, Any] | Non
             raise SpecError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; "
                             f"known keys: {', '.join(_FIELDS)}")
         for k, v in loaded.items():
-            _check(k, v, source)  # name the file, not the merged result, for bad values
+            if (overrides or {}).get(k) is None:  # a bad value in the file is reported with the file's name
+                _check(k, v, source)
         settings.update(loaded)
     for k, v in (overrides or {}).items():
         if v is not None:

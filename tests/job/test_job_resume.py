@@ -34,10 +34,10 @@ def _descendants(pid: int) -> list[int]:
 IMAGES = ("p1.jpg", "valid_person1.jpg", "p3.jpg", "p2.jpg", "apink3.jpg", "COCO_val2014_000000000357.jpg")
 
 
-def _cmd(media_dir: Path, out: Path) -> list[str]:
+def _cmd(media_dir: Path, out: Path, progress: bool = False) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", "run", "--input", *(str(media_dir / "images" / n) for n in IMAGES),
             "--output", str(out), "--images-per-shard", "1", "--batch-size", "1", "--num-cpus", "2",
-            "--no-progress"]
+            "--progress" if progress else "--no-progress"]
 
 
 def test_sigkill_then_resume(media_dir, tmp_path):
@@ -71,9 +71,12 @@ def test_sigkill_then_resume(media_dir, tmp_path):
     done_before = {p.name: p.stat().st_mtime_ns for p in markers.glob("*.json")}
     assert 2 <= len(done_before) < len(images), f"{len(done_before)} of {len(images)} shards done at the kill"
 
-    second = subprocess.run(_cmd(media_dir, out), capture_output=True, text=True, env=env, timeout=300)
+    second = subprocess.run(_cmd(media_dir, out, progress=True), capture_output=True, text=True, env=env,
+                            timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"({len(done_before)} already done" in second.stdout, second.stdout
+    assert f"[posepipe] shards {len(images)}/{len(images)} |" in second.stderr, second.stderr  # progress line
+    assert str(out / "_manifest.json") in second.stdout and "people" in second.stdout  # the closing report
     for name, mtime in done_before.items():  # finished shards were not redone
         assert (markers / name).stat().st_mtime_ns == mtime
 

@@ -84,3 +84,16 @@ def test_tables_follow_the_schema_json():
     assert tables.versions() == {"poses": 1, "frames": 1, "errors": 1, "tracks": 1}
     with pytest.raises(ValueError, match="unknown column type"):
         tables.parse_type("list<float16>")
+
+
+def test_cli_reports_a_bad_spec_before_any_work(tmp_path, capsys):
+    from pipeline.cli import main
+
+    path = _write(tmp_path, f"input: [{tmp_path}]\noutput: {tmp_path / 'out'}\nimages_per_shard: many\n")
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid job spec" in err and "'images_per_shard'" in err and str(path) in err
+    assert not (tmp_path / "out").exists()
+    assert main(["run", "--config", str(path), "--images-per-shard", "4", "--model", "no-such-net",
+                 "--no-progress"]) == 2
+    assert "no-such-net" in capsys.readouterr().err
