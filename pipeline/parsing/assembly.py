@@ -72,9 +72,10 @@ def assemble(cands: LimbCandidates, config: ParseConfig = ParseConfig()) -> Pose
     people merges them if they share no part. People with fewer than ``min_parts`` parts or a
     mean score (sum of part and limb scores / parts) under ``min_mean_score`` are dropped.
 
-    Returns Poses: keypoints [P, 18, 3] (x, y in original-image pixels, peak score; missing
-    parts NaN, NaN, 0) and per-person score = that sum / 35 (a complete person on perfect maps
-    scores about 1), sorted by descending score, at most ``max_people``.
+    Returns Poses: keypoints [P, 18, 3] (x, y in original-image pixels, peak score > 0; missing
+    parts NaN, NaN, 0) and per-person score = that sum / 35, i.e. the mean confidence over the
+    18 keypoints and 17 tree limbs of a full skeleton with missing ones counting 0 (OpenPose
+    ranks by the same sum), sorted by descending score, at most ``max_people``.
     """
     rows, totals, counts = _group(cands, config)
     keep = [n for n in range(len(rows))

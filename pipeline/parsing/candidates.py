@@ -52,6 +52,7 @@ class LimbCandidates:
                                       self.conn_a, self.conn_b, self.conn_score, self.limb_start))
 
     def num_peaks(self, part: int) -> int:
+        """Number of peaks of COCO-18 part ``part``."""
         return int(self.part_start[part + 1] - self.part_start[part])
 
     def limb(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

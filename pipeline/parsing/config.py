@@ -74,6 +74,8 @@ class ParseConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise bad(name, "must be an integer")
+        if self.peak_threshold < 0:
+            raise bad("peak_threshold", "must be >= 0 (keypoint scores are peak values above it)")
         if self.smooth_sigma < 0:
             raise bad("smooth_sigma", "must be >= 0 (0 = no smoothing)")
         if not 1 <= self.upsample <= 16:

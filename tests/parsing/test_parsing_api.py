@@ -33,6 +33,7 @@ def test_config_round_trips_through_json():
     ({"upsample": 0}, "upsample"),
     ({"upsample": 2.5}, "integer"),
     ({"peak_threshold": float("nan")}, "finite"),
+    ({"peak_threshold": -0.1}, "peak_threshold"),
     ({"min_support": 1.0}, "min_support"),
     ({"min_parts": 1}, "min_parts"),
     ({"max_people": 0}, "max_people"),
