@@ -165,8 +165,8 @@ def import_coco(source: CocoJson, annotations: CocoJson | None = None, *,
                          "nor a COCO results list")
     if images is None:
         raise ValueError(f"{_name(images_from)} has no 'images' list to name the images by")
-    root = image_root if image_root is not None else _folder(images_from)
-    uri_of = {int(img["id"]): _join(root, str(img["file_name"])) for img in images}
+    root = image_root if image_root is not None else annotation_folder(images_from)
+    uri_of = {int(img["id"]): image_uri(root, str(img["file_name"])) for img in images}
     anns = [a for a in anns if a.get("category_id", PERSON_CATEGORY_ID) == PERSON_CATEGORY_ID
             and not (ground_truth and a.get("iscrowd", 0))]
     unknown = sorted({int(a["image_id"]) for a in anns} - set(uri_of))
@@ -190,14 +190,16 @@ def _basename(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _folder(source: CocoJson) -> str:
+def annotation_folder(source: CocoJson) -> str:
+    """The folder of a COCO JSON path or URI ("" for an already-loaded object)."""
     if isinstance(source, (Mapping, list)):
         return ""
     s = os.fspath(source)
     return s.rsplit("/", 1)[0] if "/" in s else ""
 
 
-def _join(root: str, file_name: str) -> str:
+def image_uri(root: str, file_name: str) -> str:
+    """``root/file_name`` (just ``file_name`` when root is ""), for local paths and URIs alike."""
     return f"{root.rstrip('/')}/{file_name}" if root else file_name
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluation.coco_format import CocoJson, _folder, _join, load_coco_json
+from pipeline.evaluation.coco_format import CocoJson, annotation_folder, image_uri, load_coco_json
 from pipeline.evaluation.poses_table import poses_frame
 
 #: Images per runner call: bounds the memory held by PoseFields between inference and parsing.
@@ -25,11 +25,11 @@ def predict_coco(model_name: str, annotations: CocoJson, configs: Sequence = (),
     :class:`pipeline.models.inference.PoseNetRunner` with ``scales`` (factors of the network's
     target height) and optional ``flip`` averaging; the network runs once and every
     :class:`pipeline.parsing.ParseConfig` in ``configs`` (default: ``ParseConfig()``, greedy)
-    parses the same maps. Images are read from ``image_dir`` (default: the annotation file's
-    folder) joined with ``images[].file_name``; ``source_uri`` is that file path.
+    parses the same maps. Images are read (local path or fsspec URI) and decoded as the job does
+    from ``image_dir`` (default: the annotation file's folder) joined with ``images[].file_name``;
+    ``source_uri`` is that path.
     """
-    import cv2
-
+    from pipeline.job.stages import decode_image
     from pipeline.models import model_id
     from pipeline.models.inference import PoseNetRunner
     from pipeline.parsing import ParseConfig, parse
@@ -38,17 +38,13 @@ def predict_coco(model_name: str, annotations: CocoJson, configs: Sequence = (),
     images = load_coco_json(annotations).get("images")
     if not images:
         raise ValueError("the annotation file lists no images to run the model on")
-    root = image_dir if image_dir is not None else _folder(annotations)
-    uris = [_join(root, str(img["file_name"])) for img in images]
+    root = image_dir if image_dir is not None else annotation_folder(annotations)
+    uris = [image_uri(root, str(img["file_name"])) for img in images]
     runner = PoseNetRunner(model_name, scales=scales, flip=flip, model_dir=model_dir)
     people: list[list[tuple[str, np.ndarray, float]]] = [[] for _ in configs]
     for start in range(0, len(uris), CHUNK):
         chunk = uris[start:start + CHUNK]
-        pixels = [cv2.imread(u, cv2.IMREAD_COLOR) for u in chunk]
-        unreadable = [u for u, p in zip(chunk, pixels) if p is None]
-        if unreadable:
-            raise FileNotFoundError(f"cannot read image {unreadable[0]}; pass image_dir= (the folder "
-                                    "holding the annotation file's images)")
+        pixels = [decode_image(_read(u), u) for u in chunk]
         for uri, fields in zip(chunk, runner(pixels)):
             for out, cfg in zip(people, configs):
                 found = parse(fields, cfg)
@@ -61,3 +57,14 @@ def predict_coco(model_name: str, annotations: CocoJson, configs: Sequence = (),
         frames.append(poses_frame([u for u, _, _ in out], kps, [s for _, _, s in out],
                                   model_id=model_id(model_name), config_id=config_id, shard_id="evaluation"))
     return frames
+
+
+def _read(uri: str) -> bytes:
+    from pipeline import storage
+
+    fs, path = storage.filesystem(storage.absolute_uri(uri))
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"cannot read image {uri}; pass image_dir= (the folder holding the "
+                                "annotation file's images)") from None

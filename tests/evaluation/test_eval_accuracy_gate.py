@@ -74,3 +74,8 @@ def test_job_output_scores_like_the_direct_pipeline(default_predictions, ann_pat
     q = quality_summary(poses, read_frames(str(out)))
     assert q["frames"] == 4 and q["empty_frame_share"] == 0.0
     assert q["people"] == len(poses) == sum(r["num_dt"] for r in json.loads(report.read_text())["per_image"])
+
+
+def test_predict_names_unreadable_images(ann_path, tmp_path, model_dir):
+    with pytest.raises(FileNotFoundError, match=r"000000000785.jpg; pass image_dir="):
+        predict_coco("omz-lightweight", ann_path, image_dir=str(tmp_path), model_dir=model_dir)

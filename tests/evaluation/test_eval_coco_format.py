@@ -115,3 +115,21 @@ def test_bad_inputs_get_clear_errors(ann, ann_path, tmp_path):
         import_coco(bad)
     with pytest.raises(FileNotFoundError, match="missing.json not found"):
         import_coco(tmp_path / "missing.json")
+
+
+def test_other_tools_results_keep_scores_and_drop_zero_score_keypoints(ann_path):
+    kp = np.zeros((17, 3))
+    kp[:, :2] = np.arange(34).reshape(17, 2) + 100
+    kp[:, 2] = np.linspace(0.1, 0.9, 17)
+    kp[3] = (250, 250, 0)  # some tools write every keypoint and mark absent ones with score 0
+    kp[5, 2], kp[6, 2] = 0.3, 0.7  # both shoulders present -> neck
+    df = import_coco([{"image_id": 785, "category_id": 1, "keypoints": kp.ravel().tolist(), "score": 0.42}],
+                     ann_path)
+    k18 = keypoints_array(df)[0]
+    body = list(COCO17_FROM_COCO18)
+    assert np.isnan(k18[body[3], :2]).all() and k18[body[3], 2] == 0
+    np.testing.assert_allclose(k18[body[0]], kp[0], rtol=1e-6)
+    neck = k18[KEYPOINTS.index("neck")]
+    np.testing.assert_allclose(neck, [(kp[5, 0] + kp[6, 0]) / 2, (kp[5, 1] + kp[6, 1]) / 2, 0.3], rtol=1e-6)
+    assert df["num_keypoints"][0] == 17 and df["score"][0] == np.float32(0.42)
+    assert df["source_uri"][0].endswith("/000000000785.jpg")
