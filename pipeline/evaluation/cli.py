@@ -39,7 +39,8 @@ def add_commands(subparsers) -> None:
                               description="Score a poses table (or results JSON) with pycocotools COCOeval.")
     p.add_argument("--poses", required=True, help="poses table (job output URI or .parquet) or results .json")
     p.add_argument("--annotations", required=True, help="COCO person_keypoints JSON (ground truth)")
-    p.add_argument("--json", dest="json_out", help="also write the metrics and per-image breakdown here")
+    p.add_argument("--json", dest="json_out",
+                   help="also write the metrics and per-image breakdown as JSON to this path or URI ('-': stdout)")
     p.set_defaults(func=_eval)
 
 
@@ -79,7 +80,9 @@ def _eval(args: argparse.Namespace) -> int:
     results = args.poses if args.poses.endswith(".json") else read_poses_any(args.poses)
     res = evaluate(results, args.annotations)
     print(res.table())
-    if args.json_out:
+    if args.json_out == "-":
+        print(res.to_json())
+    elif args.json_out:
         _write_text(args.json_out, res.to_json())
     return 0
 

@@ -32,8 +32,9 @@ def quality_summary(poses: pd.DataFrame, frames: pd.DataFrame) -> dict:
         "kp_sum": np.where(found, scores, 0).sum(axis=1), "kp_n": found.sum(axis=1),
     })
     summary = _figures(frames["num_people"].to_numpy(np.int64), per_person)
+    people_of = dict(tuple(per_person.groupby("source_uri", sort=False)))
     summary["per_source"] = {
-        str(uri): _figures(group["num_people"].to_numpy(np.int64), per_person[per_person["source_uri"] == uri])
+        str(uri): _figures(group["num_people"].to_numpy(np.int64), people_of.get(uri, per_person.iloc[:0]))
         for uri, group in frames.groupby("source_uri", sort=True)
     }
     return summary

@@ -20,8 +20,10 @@ def test_import_export_eval_through_the_cli(ann_path, tmp_path, capsys):
     assert "000000197388.jpg" in out and "AP50" in out
     assert json.loads(report.read_text())["stats"]["AP"] == pytest.approx(1.0)
     # the results file scores the same as the table it came from
-    assert main(["eval", "--poses", str(results), "--annotations", str(ann_path)]) == 0
-    assert capsys.readouterr().out.splitlines()[1].startswith("1.000")
+    assert main(["eval", "--poses", str(results), "--annotations", str(ann_path), "--json", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("1.000")
+    assert json.loads(out[out.index("{"):])["num_dt"] == 12
 
 
 def test_cli_errors_name_the_input(tmp_path, ann_path, capsys):
