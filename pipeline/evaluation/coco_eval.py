@@ -94,7 +94,7 @@ def evaluate(results: pd.DataFrame | list | CocoJson, annotations: CocoJson,
         raise ValueError("results must be a poses DataFrame or a COCO results list "
                          "([{image_id, category_id, keypoints, score}, ...])")
     gt = _quiet(COCO)
-    gt.dataset = _with_ids(gt_data)
+    gt.dataset = _checked_annotations(gt_data)
     _quiet(gt.createIndex)
     unknown = sorted({int(d["image_id"]) for d in dts} - set(gt.getImgIds()))
     if unknown:
@@ -129,14 +129,14 @@ def _run(gt, dt, img_ids: list[int]) -> tuple[dict[str, float | None], str]:
     return stats, summary
 
 
-def _with_ids(data: Mapping) -> dict:
-    """A shallow copy of an annotation dict with the fields COCOeval needs checked."""
+def _checked_annotations(data: Mapping) -> dict:
+    """A shallow copy of an annotation dict, after checking it has what COCOeval needs."""
     if not isinstance(data, Mapping) or "annotations" not in data or "images" not in data:
         raise ValueError("annotations must be a COCO keypoint annotation file with 'images' and "
                          "'annotations' (e.g. person_keypoints_val2017.json)")
-    missing = [a.get("id") for a in data["annotations"] if "keypoints" not in a]
+    missing = [a.get("id") for a in data["annotations"] if "keypoints" not in a or "num_keypoints" not in a]
     if missing:
-        raise ValueError(f"annotations {missing[:5]} have no 'keypoints'; use a person_keypoints "
+        raise ValueError(f"annotations {missing[:5]} have no 'keypoints'/'num_keypoints'; use a person_keypoints "
                          "file, not instances_*.json")
     return dict(data)
 

@@ -100,3 +100,11 @@ def test_evaluate_does_not_mutate_results(ann_path):
     before = json.dumps(results)
     evaluate(results, ann_path)
     assert json.dumps(results) == before
+
+
+def test_non_keypoint_annotations_are_refused(ann):
+    boxes_only = {"images": ann["images"], "categories": ann["categories"],
+                  "annotations": [{"id": 7, "image_id": 785, "category_id": 1, "bbox": [0, 0, 9, 9],
+                                   "area": 81, "iscrowd": 0}]}
+    with pytest.raises(ValueError, match=r"annotations \[7\] have no 'keypoints'.*not instances"):
+        evaluate([], boxes_only)
