@@ -7,6 +7,7 @@ them on their own.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 
@@ -24,7 +25,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--output", required=True, help="results JSON path or URI to write")
     p.add_argument("--annotations", help="COCO annotation JSON; image ids come from images[].file_name "
                                          "(default: the numeric file stem, as in COCO file names)")
-    p.set_defaults(func=_export)
+    p.set_defaults(func=_reporting_errors("export-coco", _export))
 
     p = subparsers.add_parser("import-coco", help="read COCO keypoint JSON into a poses table",
                               description="Convert COCO ground truth or another tool's results to the poses schema.")
@@ -33,7 +34,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--annotations", help="annotation JSON a results file refers to (for image file names)")
     p.add_argument("--image-root", help="folder prefixed to images[].file_name in source_uri "
                                         "(default: the annotation file's folder)")
-    p.set_defaults(func=_import)
+    p.set_defaults(func=_reporting_errors("import-coco", _import))
 
     p = subparsers.add_parser("eval", help="COCO keypoint AP of a poses table",
                               description="Score a poses table (or results JSON) with pycocotools COCOeval.")
@@ -41,7 +42,21 @@ def add_commands(subparsers) -> None:
     p.add_argument("--annotations", required=True, help="COCO person_keypoints JSON (ground truth)")
     p.add_argument("--json", dest="json_out",
                    help="also write the metrics and per-image breakdown as JSON to this path or URI ('-': stdout)")
-    p.set_defaults(func=_eval)
+    p.set_defaults(func=_reporting_errors("eval", _eval))
+
+
+def _reporting_errors(command: str, handler):
+    """``handler`` with bad-input errors printed as one line on stderr and exit status 2."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (ValueError, FileNotFoundError) as e:
+            print(f"{command}: {e}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def read_poses_any(uri: str) -> pd.DataFrame:
@@ -98,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.evaluation.cli")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def load_coco_json(source: CocoJson) -> Any:
             return json.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"COCO JSON file {source!s} not found; check the path") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{source!s} is not valid JSON ({e}); expected a COCO annotation or results file") from None
 
 

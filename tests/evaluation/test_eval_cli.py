@@ -36,3 +36,14 @@ def test_add_commands_registers_on_a_host_parser():
     add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["eval", "--poses", "p.parquet", "--annotations", "a.json"])
     assert callable(args.func) and args.poses == "p.parquet"
+
+
+def test_posepipe_reports_bad_input_as_one_line(ann_path, tmp_path, capsys):
+    from pipeline.cli import main as posepipe
+
+    table = tmp_path / "gt.parquet"
+    assert posepipe(["import-coco", "--input", str(ann_path), "--output", str(table)]) == 0
+    assert posepipe(["export-coco", "--poses", str(table), "--output", str(tmp_path / "r.json"),
+                     "--annotations", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("export-coco: ") and "gt.parquet is not valid JSON" in err
