@@ -5,6 +5,7 @@ import json
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,21 @@ def test_noise_maps_stay_bounded_and_well_formed(config):
     found = np.isfinite(poses.keypoints[..., 0])
     assert np.all(found.sum(axis=1) >= config.min_parts)
     assert np.all(poses.keypoints[..., 2][~found] == 0) and np.all(np.diff(poses.scores) <= 0)
+
+
+@pytest.mark.parametrize("config", [ParseConfig(), ParseConfig(matching="hungarian"),
+                                    ParseConfig(upsample=4, min_parts=2, min_mean_score=0.0)])
+def test_agrees_with_the_loop_reference_on_messy_maps(config):
+    # Random blobs and random PAFs: many peaks, crossing candidates, merges refused for shared
+    # parts... The vectorised parser must make exactly the loop reference's choices.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from parse_reference import reference_parse
+
+    rng = np.random.default_rng(11)
+    for _ in range(4):
+        fields = _fields((rng.random((19, 12, 16)) ** 6).astype(np.float32),
+                         rng.normal(0, 0.5, (38, 12, 16)).astype(np.float32), size=(128, 96))
+        ours, ref = parse(fields, config), reference_parse(fields, config)
+        assert len(ours) == len(ref) > 3
+        np.testing.assert_allclose(ours.keypoints, ref.keypoints, atol=1e-3)
+        np.testing.assert_allclose(ours.scores, ref.scores, atol=1e-5)
