@@ -27,57 +27,47 @@ from pipeline.skeleton import NUM_HEATMAPS, NUM_PAFS
 class ActivationFakeQuantize(nn.Module):
     """OpenVINO FakeQuantize of an activation, as the OpenVINO CPU plugin executes it in INT8.
 
-    ``code = round((clamp(x, low, high) - low) * (levels - 1) / (high - low))`` and
-    ``out = out_low + code * (out_high - out_low) / (levels - 1)``; ranges are scalars or per-channel
-    [1, C, 1, 1]. By default the output range is the input range shifted by ``-FQ(0)``: the runtime
-    keeps u8 codes with an integer zero point ``round(-low / step)``, so zero (e.g. convolution
-    padding) is exact and every code is off by that rounding (measured against OpenVINO: without it,
-    layers with a signed input range differ by ~1e-4, which flips roundings downstream).
-    Starts disabled (identity); :meth:`set_range` arms it. Computed in float32 under any autocast.
+    ``code = round(clamp((x - low) * (levels - 1) / (high - low), 0, levels - 1))`` and
+    ``out = out_low + code * out_step``; ranges are scalars or per-channel [1, C, 1, 1]. By default
+    the output is the input grid shifted by ``-FQ(0)``: the runtime keeps u8 codes with an integer
+    zero point ``round(-low / step)``, so zero (e.g. convolution padding) is exact and every code is
+    off by that rounding (measured against OpenVINO: without it, layers with a signed input range
+    differ by ~1e-4, which flips roundings downstream). Starts disabled (identity); :meth:`set_range`
+    arms it. Computed in float32 under any autocast, with in-place element-wise ops (about 10x faster
+    on CPU than torch.fake_quantize_per_*_affine, which also builds a gradient mask).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.levels = 0
-        self.fused = False  # default output range: torch's fused fake-quantize kernel computes it
-        self._per_tensor: tuple[float, int] | None = None
-        self._has_shift = False
-        for name in ("low", "high", "out_low", "out_step", "step", "zero_code", "shift"):
+        for name in ("low", "inv_step", "out_low", "out_step"):
             self.register_buffer(name, torch.zeros(()))
+        self._sub_low = self._add_out_low = False
 
     def set_range(self, low, high, levels: int, out_low=None, out_high=None) -> None:
         """Arm with input range [low, high] (arrays broadcastable to [N, C, H, W]) and ``levels`` codes;
         output range [out_low, out_high] defaults to the input range with an integer zero point."""
-        self.low = torch.as_tensor(np.asarray(low, np.float32))
-        self.high = torch.as_tensor(np.asarray(high, np.float32))
+        low = torch.as_tensor(np.asarray(low, np.float32))
+        high = torch.as_tensor(np.asarray(high, np.float32))
         self.levels = int(levels)
-        step = (self.high - self.low) / (self.levels - 1)
-        self.fused = out_low is None
+        step = (high - low) / (self.levels - 1)
+        self.low, self.inv_step = low, (self.levels - 1) / (high - low)
         if out_low is None:
-            zero_code = torch.round(-self.low / step)
-            self.out_low, self.out_step = -zero_code * step, step
-            # round((x - low) / step) - zero_code == round((x + shift) / step + zero_code) - zero_code
-            self.step, self.zero_code = step.reshape(-1), zero_code.reshape(-1).to(torch.int32)
-            self.shift = (-self.low / step - zero_code) * step
-            self._per_tensor = (float(step), int(zero_code)) if step.numel() == 1 else None
-            self._has_shift = bool(self.shift.abs().max() > 0)
+            self.out_low, self.out_step = -torch.round(-low / step) * step, step
         else:
             self.out_low = torch.as_tensor(np.asarray(out_low, np.float32))
             self.out_step = (torch.as_tensor(np.asarray(out_high, np.float32)) - self.out_low) / (self.levels - 1)
+        self._sub_low = bool(torch.any(self.low != 0))
+        self._add_out_low = bool(torch.any(self.out_low != 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.levels:
             return x
-        if self.fused:
-            xs = x.float() + self.shift if self._has_shift else x.float()
-            if self._per_tensor is not None:
-                y = torch.fake_quantize_per_tensor_affine(xs, *self._per_tensor, 0, self.levels - 1)
-            else:
-                y = torch.fake_quantize_per_channel_affine(xs, self.step, self.zero_code, 1, 0, self.levels - 1)
-            return y.to(x.dtype)
-        lo, hi = self.low, self.high
-        code = torch.round((torch.clamp(x.float(), lo, hi) - lo) * ((self.levels - 1) / (hi - lo)))
-        return (code * self.out_step + self.out_low).to(x.dtype)
+        y = x.float() - self.low if self._sub_low else x.float().clone()
+        y = y.mul_(self.inv_step).clamp_(0, self.levels - 1).round_().mul_(self.out_step)
+        if self._add_out_low:
+            y = y.add_(self.out_low)
+        return y.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}" if self.levels else "disabled"

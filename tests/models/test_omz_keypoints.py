@@ -4,12 +4,12 @@ Data: ../shared/eval/coco-val2017-mini (4 images, 14 people, 181 visible keypoin
 ``PoseNetRunner("omz-lightweight")`` at its default 368-pixel height. Measured (this code, CPU):
   * 168 of 181 visible keypoints (92.8 %) have a local maximum (3x3, > 0.1) of their own COCO-18
     heatmap channel within 0.1 * sqrt(bbox area) (at least 8 pixels) of the annotation
-    (at the IR's native 256-pixel height: 152 of 181, 84.0 %; hence the 368 default);
+    (at the IR's native 256-pixel height: 151 of 181, 83.4 %; hence the 368 default);
   * at every annotated keypoint type, the strongest of the 18 part channels is the expected one
     (the COCO-18 order of pipeline.skeleton, left and right included);
   * along annotated limbs (a -> b), the PAF of that limb points from a to b: mean cosine 0.745,
     169 of 170 limbs positive;
-  * sub-cell peaks sit (0.07, -0.17) cells from the annotations on average (164 peaks), supporting
+  * sub-cell peaks sit (0.08, -0.17) cells from the annotations on average (164 peaks), supporting
     the cell-centre convention stride*j + 3.5 (a centre at stride*j would add +0.44 cells).
 """
 from __future__ import annotations
