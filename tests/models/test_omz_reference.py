@@ -8,7 +8,9 @@ fed OpenVINO's own f32 inputs, every convolution block matches exactly (checked 
 end to end, measured here: max |error| 0.047 (native) / 0.073 (reshaped), mean 0.00036 / 0.00072
 over all 57 channels, the same size as the port's own change under 1e-3 pixel input noise
 (max 0.075 / 0.063, mean 0.00039 / 0.00074). Without the activation quantisation the error is
-4x larger (mean 0.0016, max 0.14 / 0.16), so the bounds below would fail.
+4x larger (mean 0.0016, max 0.14 / 0.16), so the bounds below would fail. Across 1/2/4 torch
+threads and channels_last on/off (different convolution algorithms) the figures stayed within
+max 0.0415-0.0752, mean 0.00036-0.00072.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from pipeline.models.loaders.openvino_ir import read_ir
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixture in tests/models/conftest.py
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "omz_reference.npz"
-MAX_ABS_BOUND = 0.10     # measured 0.047 / 0.073
+MAX_ABS_BOUND = 0.12     # measured 0.047 / 0.073
 MEAN_ABS_BOUND = 0.001   # measured 0.00036 / 0.00072
 
 
