@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+#: Where the schemas/*.v1.json files are: $POSEPIPE_SCHEMA_DIR, else the repository's schemas/ folder.
+SCHEMA_DIR = Path(os.environ.get("POSEPIPE_SCHEMA_DIR", Path(__file__).resolve().parents[1] / "schemas"))
 TABLES: tuple[str, ...] = ("poses", "frames", "errors", "tracks")
 #: Tables written under hive partitions ``source_id=<id>/`` (the column lives in the path, not the file).
 PARTITIONED: frozenset[str] = frozenset({"poses", "frames", "tracks"})
@@ -45,7 +47,11 @@ def _load(name: str) -> tuple[pa.Schema, int]:
     if name not in TABLES:
         raise KeyError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
     path = SCHEMA_DIR / f"{name}.v1.json"
-    spec = json.loads(path.read_text())
+    try:
+        spec = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"table schema {path} not found; set POSEPIPE_SCHEMA_DIR to the folder holding "
+                                "the posepipe schemas/*.v1.json files") from None
     fields = [
         pa.field(f["name"], parse_type(f["type"]), nullable=bool(f.get("nullable", True)),
                  metadata={"doc": f.get("doc", "")})

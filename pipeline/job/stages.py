@@ -1,6 +1,6 @@
 """The job's three stages as plain functions/classes (Ray wraps them in pipeline.job.execute).
 
-decode (CPU task):      read bytes, decode images / a video frame range -> DecodedShard (uint8 BGR).
+decode (CPU task):      read bytes, decode images / a video frame range, preprocess -> DecodedShard.
 network (actor):        run the PAF network and pipeline.parsing.find_candidates -> CandidateShard
                         (only compact limb candidates leave the actor, never full maps).
 assemble+write (CPU):   pipeline.parsing.assemble -> Poses -> Parquet files + the shard's marker.
@@ -26,10 +26,6 @@ from pipeline.storage import (describe_error, filesystem, join, remove_if_exists
 
 class CorruptImageError(ValueError):
     """An image file is empty, truncated or not decodable."""
-
-
-class VideoDecodeError(ValueError):
-    """A video frame range could not be decoded."""
 
 
 # ----------------------------------------------------------------------------------------- decode
