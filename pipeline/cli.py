@@ -129,17 +129,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``posepipe`` argument parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(prog="posepipe", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="posepipe", description="Multi-person 2D pose labelling of images and videos with Part Affinity "
+                                     "Fields, on Ray. `posepipe run --config jobs/sample-media.yaml` to start.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but something it imports is missing: a real error
-                raise
-            continue  # that area's commands are not in this checkout
-        module.add_commands(sub)
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 
