@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.fields import PoseFields
 from pipeline.parsing.config import ParseConfig
 from pipeline.parsing.peaks import find_peaks
-from pipeline.skeleton import LIMBS, NUM_KEYPOINTS, NUM_LIMBS, PAF_CHANNELS
+from pipeline.skeleton import LIMBS, NUM_LIMBS, PAF_CHANNELS
 
 _LIMB_A = np.array([a for a, _ in LIMBS])
 _LIMB_B = np.array([b for _, b in LIMBS])
@@ -50,10 +50,6 @@ class LimbCandidates:
         """Bytes held by the arrays (what travels between a scoring and an assembly worker)."""
         return sum(a.nbytes for a in (self.peak_xy, self.peak_cell, self.peak_score, self.part_start,
                                       self.conn_a, self.conn_b, self.conn_score, self.limb_start))
-
-    def num_peaks(self, part: int) -> int:
-        """Number of peaks of COCO-18 part ``part``."""
-        return int(self.part_start[part + 1] - self.part_start[part])
 
     def limb(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(conn_a, conn_b, conn_score) of limb k's candidates."""
