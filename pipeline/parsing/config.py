@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
+
+import numpy as np
 
 SUBPIXEL_MODES = ("gaussian", "quadratic", "none")
 MATCHING_MODES = ("greedy", "hungarian")
@@ -68,12 +71,14 @@ class ParseConfig:
         for name in ("peak_threshold", "smooth_sigma", "paf_threshold", "min_support",
                      "distance_prior", "min_mean_score"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise bad(name, "must be a finite number")
+            object.__setattr__(self, name, float(v))  # plain Python numbers: to_dict stays JSON-able
         for name in ("upsample", "max_peaks", "paf_samples", "min_parts", "max_people"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
                 raise bad(name, "must be an integer")
+            object.__setattr__(self, name, int(v))
         if self.peak_threshold < 0:
             raise bad("peak_threshold", "must be >= 0 (keypoint scores are peak values above it)")
         if self.smooth_sigma < 0:

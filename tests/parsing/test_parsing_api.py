@@ -25,6 +25,9 @@ def test_config_defaults_are_openposes():
 def test_config_round_trips_through_json():
     cfg = ParseConfig(matching="hungarian", upsample=4, smooth_sigma=1.5, max_people=7)
     assert ParseConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    # numpy numbers (from a parameter sweep) are accepted and stored as plain Python numbers
+    swept = ParseConfig(peak_threshold=np.float32(0.25), upsample=np.int64(2))
+    assert json.loads(json.dumps(swept.to_dict()))["upsample"] == 2 and swept.peak_threshold == 0.25
 
 
 @pytest.mark.parametrize("bad, words", [
