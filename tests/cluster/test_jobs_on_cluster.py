@@ -46,9 +46,9 @@ def bucket(s3_endpoint, media_dir):
     return fs
 
 
-def write_spec(path: Path, inputs: list[str], output: str) -> Path:
+def write_spec(path: Path, inputs: list[str], output: str, **settings) -> Path:
     path.write_text(yaml.safe_dump({"input": inputs, "output": output, "model": "omz-lightweight",
-                                    "images_per_shard": 1, "batch_size": 1}))
+                                    "images_per_shard": 1, "batch_size": 1, **settings}))
     return path
 
 
@@ -149,9 +149,15 @@ def _tasks_on_node(cluster, node_id: str) -> list[dict]:
 
 def test_job_survives_losing_a_worker_node(ray_cluster, bucket, s3_endpoint, client_env, tmp_path, media_dir):
     """Kill the worker node (its whole process tree, SIGKILL) mid-job: the job still finishes,
-    every shard is written exactly once, and the lost node had really been doing the job's work."""
+    every shard is written exactly once, and the lost node had really been doing the job's work.
+
+    pool_size 1: the job sizes its actor pool for the CPUs present at start (3 here -> 2 actors) and
+    replaces a lost actor on the surviving node; with 2 actors on the 2-CPU head no CPU would be
+    left for decode/write tasks, and without an autoscaler to add a node the job would wait forever.
+    """
     output = f"s3://{BUCKET}/out/worker-loss"
-    spec = write_spec(tmp_path / "s3-worker-loss.yaml", [f"s3://{BUCKET}/photos/{n}" for n in MORE_IMAGES], output)
+    spec = write_spec(tmp_path / "s3-worker-loss.yaml", [f"s3://{BUCKET}/photos/{n}" for n in MORE_IMAGES], output,
+                      pool_size=1)
     worker = next(n for n in ray_cluster.alive_nodes() if not n["is_head_node"])
     log = tmp_path / "submit.log"
     with open(log, "w") as out:
