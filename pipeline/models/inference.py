@@ -200,11 +200,12 @@ class PoseNetRunner:
     precision: "fp32" (default; the only choice measured here), or "fp16"/"bf16" (CUDA autocast;
     bf16 also works on CPU). channels_last defaults to True on CUDA. ``batch_size`` images of the same
     input shape go through one forward; entries with ``batch_independent=False`` run one at a time.
+    ``model``: an already built network for entry ``model_name`` (then no weight files are read).
     """
 
     def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 8, precision: str = "fp32",
                  channels_last: bool | None = None, scales: Sequence[float] = (1.0,), flip: bool = False,
-                 target_height: int | None = None, model_dir=None):
+                 target_height: int | None = None, model_dir=None, model: torch.nn.Module | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         dev = torch.device(device)
@@ -226,7 +227,8 @@ class PoseNetRunner:
         self.flip = flip
         self.target_height = target_height
         self.batch_size = batch_size if self.entry.batch_independent else 1
-        self.model = load_model(model_name, model_dir=model_dir, device=str(dev))
+        self.model = (load_model(model_name, model_dir=model_dir, device=str(dev)) if model is None
+                      else model.to(dev).eval())
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
