@@ -13,7 +13,7 @@ import torch
 from scipy.ndimage import maximum_filter
 
 from pipeline.fields import PoseFields
-from pipeline.models import get
+from pipeline.models import Preprocessing, get
 from pipeline.models.inference import (HEATMAP_MIRROR, PoseNetRunner, Prepared, preprocess, resample,
                                        unflip)
 
@@ -111,6 +111,22 @@ def test_fixed_offset_and_scale_formula():
     (pf,) = preprocess([img], prep, target_height=50, flip=True)
     (fsx, _), (fox, _) = pf.placement.cell_geometry()
     assert fsx == -16.0 and fox == (75 - 1 - 3.5 + 0.5) * 2 - 0.5  # cell 0 sits at the right edge
+
+
+def test_fixed_input_networks_are_letterboxed_top_left():
+    prep = Preprocessing(color="RGB", mean=(128.0, 128.0, 128.0), scale=1 / 128, input_size=(432, 368))
+    img = np.zeros((200, 640, 3), np.uint8)
+    img[..., 0] = 255  # blue in BGR
+    (p,) = preprocess([img], prep)
+    pl = p.placement
+    assert pl.input_size == (432, 368) and pl.resized_size == (432, 135) and pl.valid_cells == (54, 17)
+    assert p.input.shape == (3, 368, 432)
+    assert np.allclose(p.input[2, :135], 127 / 128) and np.allclose(p.input[0, :135], -1.0)  # RGB order
+    assert np.allclose(p.input[:, 135:], -1.0)  # pad value 0 raw -> (0 - 128) / 128
+    (sx, sy), _ = pl.cell_geometry()
+    assert sx == pytest.approx(8 * 640 / 432) and sy == pytest.approx(8 * 200 / 135)
+    with pytest.raises(ValueError, match="fixed input size"):
+        preprocess([img], prep, scale=0.5)
 
 
 # ---- flip averaging ---------------------------------------------------------------------------------------
