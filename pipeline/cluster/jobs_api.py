@@ -46,7 +46,9 @@ def submit(client, submission: Submission) -> str:
             metadata=submission.metadata,
         )
     except (RuntimeError, ConnectionError) as exc:
-        raise ClusterError(f"the cluster refused job {submission.submission_id}: {exc}") from exc
+        lines = [ln.strip(" .") for ln in str(exc).splitlines() if ln.strip(" .")]
+        reason = lines[-1] if lines else type(exc).__name__  # the server's traceback ends with the reason
+        raise ClusterError(f"the cluster refused job {submission.submission_id}: {reason}") from exc
     finally:
         submission.discard()
 
