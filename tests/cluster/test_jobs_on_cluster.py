@@ -128,6 +128,13 @@ def test_status_and_logs_of_the_finished_job(images_job, ray_cluster, client_env
     assert unknown.returncode == 2 and "posepipe-no-such-job" in unknown.stderr
 
 
+def test_a_taken_job_id_is_refused(images_job, ray_cluster, client_env, tmp_path):
+    job_id, _ = images_job
+    spec = write_spec(tmp_path / "again.yaml", [f"s3://{BUCKET}/photos/p1.jpg"], f"s3://{BUCKET}/out/again")
+    r = posepipe(["submit", str(spec), "--address", ray_cluster.dashboard_url, "--submission-id", job_id], client_env)
+    assert r.returncode == 2 and f"refused job {job_id}" in r.stderr and "already exists" in r.stderr
+
+
 def test_unreachable_cluster_and_local_paths_are_clear_errors(tmp_path, client_env, free_address):
     spec = write_spec(tmp_path / "ok.yaml", [f"s3://{BUCKET}/photos/"], f"s3://{BUCKET}/out/x")
     r = posepipe(["submit", str(spec), "--address", free_address], client_env)
