@@ -78,3 +78,22 @@ def test_missing_bucket_and_wrong_credentials(job_ray, s3, bucket, tmp_path):
     assert summary.frames == 1
     errors = pipeline.read_errors(out)
     assert list(errors.input) == ["s3://no-such-bucket/x.png"] and "bucket does not exist" in errors.message.item()
+
+
+def test_video_on_s3_with_the_real_model(job_ray, s3, media_dir):
+    """A video read through s3fs file objects in keyframe-aligned frame-range shards, then tracked."""
+    fs = s3.fs()
+    fs.mkdir("videos")
+    fs.put_file(str(media_dir / "video" / "mmpose-demo-5frames.mp4"), "videos/in/demo.mp4")
+    out = "s3://videos/out"
+    spec = build_spec({"input": ["s3://videos/in/"], "output": out, "frames_per_shard": 2, "progress": False,
+                       "storage_options": s3.options})
+    summary = run_job(spec)
+    assert summary.status == "complete" and summary.frames == 5
+    frames = pipeline.read_frames(out, storage_options=s3.options).sort_values("frame_index")
+    assert list(frames.frame_index) == [0, 1, 2, 3, 4] and frames.source_id.nunique() == 1
+    assert frames.timestamp_s.to_numpy().tolist() == sorted(frames.timestamp_s) and frames.shard_id.nunique() >= 1
+    poses = pipeline.read_poses(out, storage_options=s3.options)
+    assert len(poses) == frames.num_people.sum() > 0 and poses.track_id.notna().all()
+    tracks = pipeline.read_tracks(out, storage_options=s3.options)
+    assert tracks.length.sum() == len(poses) and set(tracks.source_uri) == {"s3://videos/in/demo.mp4"}
