@@ -234,8 +234,9 @@ def write_shard_rows(frames: list[FrameMeta], poses_list: list, shard: Shard, ct
                      errors: list[ErrorRecord]) -> dict[str, int]:
     """Write the shard's poses/frames rows (one file per source partition) and its errors file.
 
-    frames[i] and poses_list[i] (pipeline.poses.Poses) describe the same frame. Returns
-    {"frames", "people", "errors"} counts.
+    frames[i] and poses_list[i] (pipeline.poses.Poses) describe the same frame. Files a killed
+    earlier attempt of this shard wrote and this attempt does not are removed, so the shard's rows
+    are exactly this attempt's. Returns {"frames", "people", "errors"} counts.
     """
     from pipeline.poses import Poses
 
@@ -275,11 +276,17 @@ def write_shard_rows(frames: list[FrameMeta], poses_list: list, shard: Shard, ct
                                                  "num_keypoints": num_kp})
             write_table_atomic(fs, table_path(ctx.output, "poses", shard.shard_id, sid),
                                ptab.drop_columns([tables.PARTITION_KEY]))
+        else:  # a killed earlier attempt may have left people here
+            remove_if_exists(fs, table_path(ctx.output, "poses", shard.shard_id, sid))
         nf = len(idx)
         ftab = tables.from_columns("frames", {**frow, "source_id": [sid] * nf, "model_id": [ctx.model_id] * nf,
                                               "config_id": [ctx.config_id] * nf, "shard_id": [shard.shard_id] * nf})
         write_table_atomic(fs, table_path(ctx.output, "frames", shard.shard_id, sid),
                            ftab.drop_columns([tables.PARTITION_KEY]))
+    for src in shard.sources:  # sources without a frame this time: drop files an earlier attempt wrote
+        if src.source_id not in by_source:
+            for table in ("poses", "frames"):
+                remove_if_exists(fs, table_path(ctx.output, table, shard.shard_id, src.source_id))
     write_errors(fs, ctx.output, f"part-{shard.shard_id}", errors)
     return {"frames": len(frames), "people": people, "errors": len(errors)}
 
