@@ -243,22 +243,21 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
     # flight), because a crash also fails the innocent calls queued on that actor; only a failure
     # while alone (or a plain exception) counts as an attempt of that shard.
     queue: deque[tuple[Shard, int, bool]] = deque((s, 1, False) for s in todo)
-    load = [0] * len(actors)
     in_flight: dict[Any, _InFlight] = {}
 
     def submit(shard: Shard, attempt: int, alone: bool) -> None:
-        i = min(range(len(actors)), key=load.__getitem__)
+        busy = [sum(j.actor is a for j in in_flight.values()) for a in actors]
+        actor = actors[busy.index(min(busy))]  # the least loaded replica
         d = _decode_task.remote(shard, so, prepare)
-        n = actors[i].run.remote(d)
+        n = actor.run.remote(d)
         w = _write_task.remote(n, ctx)
-        load[i] += 1
-        in_flight[w] = _InFlight(shard, {"decode": d, "network": n, "write": w}, actors[i], attempt, alone)
+        in_flight[w] = _InFlight(shard, {"decode": d, "network": n, "write": w}, actor, attempt, alone)
 
     def failed(job: _InFlight) -> None:
         stage, exc = job.failure()
         died = isinstance(exc, ray.exceptions.RayActorError)
-        if died and job.actor in actors:  # replace the dead (or dying) replica once
-            i = actors.index(job.actor)
+        if died and any(job.actor is a for a in actors):  # replace the dead (or dying) replica once
+            i = next(k for k, a in enumerate(actors) if a is job.actor)
             ray.kill(job.actor)
             actors[i] = new_actor()
         if died and not job.alone:
@@ -281,8 +280,6 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
             for ref in ready:
                 job = in_flight.pop(ref)
-                if job.actor in actors:
-                    load[actors.index(job.actor)] -= 1
                 try:
                     result: ShardResult = ray.get(ref)
                 except Exception:  # noqa: BLE001
