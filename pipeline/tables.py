@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-#: Where the schemas/*.v1.json files are: $POSEPIPE_SCHEMA_DIR, else the repository's schemas/ folder.
-SCHEMA_DIR = Path(os.environ.get("POSEPIPE_SCHEMA_DIR", Path(__file__).resolve().parents[1] / "schemas"))
+#: Where the schemas/*.v1.json files are: $POSEPIPE_SCHEMA_DIR, else pipeline/schemas (a link to the
+#: repository's schemas/ folder in a checkout; package data in a wheel).
+SCHEMA_DIR = Path(os.environ.get("POSEPIPE_SCHEMA_DIR", Path(__file__).resolve().parent / "schemas"))
 TABLES: tuple[str, ...] = ("poses", "frames", "errors", "tracks")
 #: Tables written under hive partitions ``source_id=<id>/`` (the column lives in the path, not the file).
 PARTITIONED: frozenset[str] = frozenset({"poses", "frames", "tracks"})
