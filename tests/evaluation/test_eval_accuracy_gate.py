@@ -1,7 +1,7 @@
 """THE ACCURACY GATE: the default network + parser on real COCO val2017 images, scored by COCOeval.
 
 Default pipeline: omz-lightweight, single scale, no flip, ParseConfig() (greedy matching).
-Measured on coco-val2017-mini (4 images, 12 scorable people): AP 0.796 (AP50 1.000) with 1 and
+Measured on coco-val2017-mini (4 images, 12 scorable people): AP 0.787 (AP50 1.000) with 1 and
 2 torch threads, see docs/accuracy.md; the gate allows 0.05 below that.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pipeline.evaluation.predict import predict_coco
 from pipeline.job import build_spec, run_job
 from pipeline.parsing import ParseConfig
 
-MEASURED_AP = 0.796
+MEASURED_AP = 0.787
 GATE_AP = MEASURED_AP - 0.05
 
 
