@@ -85,6 +85,12 @@ def print_report(output: str, summary, storage_options=None, stream=None) -> Non
       f"{summary.elapsed_s:.1f} s, {summary.frames_per_s:.2f} frames/s this run\n")
     w(f"tables:   {output.rstrip('/')}/{{poses,frames,errors,tracks}}  (manifest: {output.rstrip('/')}/_manifest.json)\n")
     w("read:     import pipeline; df = pipeline.read_poses(%r)\n" % output)
+    q = summary.quality
+    if q and q["frames"]:
+        kp = "n/a" if q["keypoint_score_mean"] is None else f"{q['keypoint_score_mean']:.2f}"
+        w(f"quality:  {q['people_per_frame_mean']:.2f} people/frame (median {q['people_per_frame_median']:g}), "
+          f"{100 * q['empty_frame_share']:.0f}% of frames with nobody, mean keypoint score {kp} "
+          f"(per source: _manifest.json summary.quality)\n")
     if len(frames):
         per = frames.groupby("source_uri").agg(frames=("frame_index", "size"), people=("num_people", "sum"))
         per.index = [u.rsplit("/", 1)[-1] for u in per.index]

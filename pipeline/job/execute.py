@@ -29,9 +29,13 @@ from pipeline.job.stages import (NetworkStage, WriteContext, assemble_and_write,
 from pipeline.storage import filesystem
 from pipeline import tables
 
-ACTOR_RESTARTS = 3      # a crashed network actor is restarted this often by Ray ...
-ACTOR_TASK_RETRIES = 1  # ... and the call it was running retried once; then the driver retries the shard
+# A crashed network actor is not restarted by Ray (a restart lands wherever Ray finds room, which
+# after a node loss can take the last CPUs that decode/write tasks need); the driver replaces it,
+# or shrinks the pool when the smaller cluster has no room, and retries its shards (see failed()).
+ACTOR_RESTARTS = 0
+ACTOR_TASK_RETRIES = 0
 TASK_RETRIES = 3        # decode / write tasks whose worker process died
+REGROW_AFTER_S = 60.0   # longer than Ray takes to mark a lost node dead (its resources leave the view)
 MANIFEST_EVERY_S = 30.0  # the manifest's shard statuses are refreshed this often during a run
 
 
@@ -108,6 +112,26 @@ def _resources(spec: JobSpec) -> dict[str, Any]:
         cpus_per_actor = max(0.5, (cpus - 1) / pool) if cpus > 1 else 0.5 / pool
     return {"device": device, "pool_size": pool, "cpus_per_actor": cpus_per_actor,
             "num_gpus": 1 if device == "cuda" else 0, "max_in_flight": spec.max_in_flight or 2 * pool + 2}
+
+
+def _quality(output: str, storage_options: dict) -> dict:
+    """Label-free quality figures of everything in ``output`` (see pipeline.evaluation.quality_summary)."""
+    from pipeline.evaluation.quality import quality_summary
+    from pipeline.job.read import read_frames, read_poses
+
+    poses = read_poses(output, columns=["source_uri", "frame_index", "score", "keypoints"],
+                       storage_options=storage_options)
+    frames = read_frames(output, columns=["source_uri", "frame_index", "num_people"], storage_options=storage_options)
+    return quality_summary(poses, frames)
+
+
+def _room_for_replica(pool: int, res: dict[str, Any]) -> bool:
+    """Whether the cluster as it is now fits ``pool`` network actors and still leaves at least one
+    CPU for decode/write tasks (False after the cluster lost a node it was sized for)."""
+    total = ray.cluster_resources()
+    if res["num_gpus"]:
+        return pool <= total.get("GPU", 0)
+    return pool * res["cpus_per_actor"] + 1 <= total.get("CPU", 0)
 
 
 def _model_id(spec: JobSpec) -> str:
@@ -205,6 +229,7 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
             from pipeline.job.tracking import track_videos
 
             summary.errors += track_videos(spec.output, shards, status, so)
+        summary.quality = _quality(spec.output, so)
         summary.elapsed_s = time.monotonic() - t_start
         summary.frames_per_s = summary.frames_this_run / summary.elapsed_s if summary.elapsed_s else 0.0
         summary.status = "complete_with_errors" if summary.errors or summary.shards_failed else "complete"
@@ -243,6 +268,7 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
     # flight), because a crash also fails the innocent calls queued on that actor; only a failure
     # while alone (or a plain exception) counts as an attempt of that shard.
     queue: deque[tuple[Shard, int, bool]] = deque((s, 1, False) for s in todo)
+    regrow_at = [0.0]  # when the pool may grow back after losing an actor (monotonic seconds)
     in_flight: dict[Any, _InFlight] = {}
 
     def submit(shard: Shard, attempt: int, alone: bool) -> None:
@@ -256,10 +282,16 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
     def failed(job: _InFlight) -> None:
         stage, exc = job.failure()
         died = isinstance(exc, ray.exceptions.RayActorError)
-        if died and any(job.actor is a for a in actors):  # replace the dead (or dying) replica once
-            i = next(k for k, a in enumerate(actors) if a is job.actor)
+        if died and any(job.actor is a for a in actors):  # drop the dead (or dying) replica once
+            # Shrink the pool now and grow it back only once the cluster's resources are known again:
+            # the error can arrive before Ray marks a lost node dead, and a replacement placed on the
+            # surviving nodes could take the last CPUs that decode/write tasks need.
+            actors.remove(job.actor)
             ray.kill(job.actor)
-            actors[i] = new_actor()
+            if actors:
+                regrow_at[0] = time.monotonic() + REGROW_AFTER_S
+            else:
+                actors.append(new_actor())
         if died and not job.alone:
             queue.appendleft((job.shard, job.attempt, True))
         elif job.attempt <= spec.shard_retries:
@@ -294,6 +326,9 @@ def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, 
                 for k, v in (("decode", result.decode_seconds), ("network", result.network_seconds),
                              ("parse", result.parse_seconds), ("write", result.write_seconds)):
                     summary.stage_seconds[k] += v
+            if (len(actors) < res["pool_size"] and time.monotonic() >= regrow_at[0]
+                    and _room_for_replica(len(actors) + 1, res)):
+                actors.append(new_actor())
             progress.update()
             if time.monotonic() - last_checkpoint > MANIFEST_EVERY_S:
                 checkpoint()

@@ -25,6 +25,8 @@ class JobSummary:
     elapsed_s: float = 0.0
     frames_per_s: float = 0.0
     stage_seconds: dict = field(default_factory=lambda: {"decode": 0.0, "network": 0.0, "parse": 0.0, "write": 0.0})
+    #: pipeline.evaluation.quality_summary of the whole output (people per frame, scores, empty frames)
+    quality: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -158,13 +158,14 @@ def test_job_survives_losing_a_worker_node(ray_cluster, bucket, s3_endpoint, cli
     """Kill the worker node (its whole process tree, SIGKILL) mid-job: the job still finishes,
     every shard is written exactly once, and the lost node had really been doing the job's work.
 
-    pool_size 1: the job sizes its actor pool for the CPUs present at start (3 here -> 2 actors) and
-    replaces a lost actor on the surviving node; with 2 actors on the 2-CPU head no CPU would be
-    left for decode/write tasks, and without an autoscaler to add a node the job would wait forever.
+    The job sizes its actor pool for the CPUs present at start; after the node dies the pool must
+    shrink rather than fill the surviving head with replacement actors (no CPU would be left for
+    decode/write tasks and the job would wait forever). max_in_flight 2 makes shards finish one by one,
+    so the node dies while work is left.
     """
     output = f"s3://{BUCKET}/out/worker-loss"
     spec = write_spec(tmp_path / "s3-worker-loss.yaml", [f"s3://{BUCKET}/photos/{n}" for n in MORE_IMAGES], output,
-                      pool_size=1)
+                      max_in_flight=2)
     worker = next(n for n in ray_cluster.alive_nodes() if not n["is_head_node"])
     log = tmp_path / "submit.log"
     with open(log, "w") as out:

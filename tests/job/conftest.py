@@ -57,5 +57,7 @@ def s3():
         key = iam.create_access_key(UserName="posepipe")["AccessKey"]
         requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=10)  # from now on credentials count
         yield S3(url, {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "endpoint_url": url})
+        # moto keeps this setting process-wide: turn auth off again for other tests' servers.
+        requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=10)
     finally:
         server.stop()
