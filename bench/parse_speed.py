@@ -105,8 +105,8 @@ def main() -> None:
                                             if r["people"] == 20 and r["matching"] == "greedy" and r["upsample"] == 1),
     }
 
-    head = (f"| people | matching | peaks | parse ms | reference ms | speedup | maps f32 B | maps f16 B "
-            f"| LimbCandidates B (pickled) |")
+    head = ("| people | matching | peaks | parse ms | reference ms | speedup | maps f32 B | maps f16 B "
+            "| LimbCandidates B (pickled) |")
     print("\n" + head + "\n|" + "---|" * 9)
     for r in rows:
         print(f"| {r['people']} | {r['matching']} | {'map' if r['upsample'] == 1 else 'x%d' % r['upsample']} "

@@ -7,7 +7,6 @@ handler taking the parsed namespace and returning the process exit code:
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -130,15 +129,3 @@ def _logs(args) -> int:
         print(f"posepipe: stopped following {args.job_id} after {args.timeout:.0f} s", file=sys.stderr)
         return EXIT_TIMEOUT
     return EXIT_OK
-
-
-def main(argv=None) -> int:
-    """Stand-alone entry (``python -m pipeline.cluster.cli submit ...``) for use without ``pipeline.cli``."""
-    parser = argparse.ArgumentParser(prog="posepipe")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

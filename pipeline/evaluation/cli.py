@@ -1,8 +1,7 @@
 """``posepipe export-coco | import-coco | eval``: COCO keypoint JSON in and out, and COCO AP.
 
 :func:`add_commands` registers the sub-commands on the main CLI's subparsers; each sets
-``func(args) -> int`` (exit status) as its default. ``python -m pipeline.evaluation.cli`` runs
-them on their own.
+``func(args) -> int`` (exit status) as its default.
 """
 from __future__ import annotations
 
@@ -107,14 +106,3 @@ def _write_text(uri: str, text: str) -> None:
 
     fs, path = storage.filesystem(storage.absolute_uri(uri))
     storage.write_bytes_atomic(fs, path, text.encode())
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.evaluation.cli")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """``posepipe render``: draw a poses table onto its video (-> .mp4 or images) or image folder.
 
 :func:`add_commands` registers the sub-command on the main CLI's subparsers (it sets
-``func(args) -> int``); ``python -m pipeline.video.cli render ...`` runs it on its own.
+``func(args) -> int``).
 """
 from __future__ import annotations
 
@@ -139,14 +139,3 @@ def _render_checked(args: argparse.Namespace) -> int:
         cv2.imwrite(os.path.join(args.output, path.name), _draw_rows(image, rows, args.min_score))
     print(f"rendered {len(images)} images ({len(poses)} poses) to {args.output}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.video.cli")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

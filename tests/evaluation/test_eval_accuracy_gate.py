@@ -13,7 +13,7 @@ import pytest
 
 from pipeline import read_frames, read_poses
 from pipeline.evaluation import evaluate, quality_summary
-from pipeline.evaluation.cli import main
+from pipeline.cli import main
 from pipeline.evaluation.poses_table import write_poses_parquet
 from pipeline.evaluation.predict import predict_coco
 from pipeline.job import build_spec, run_job

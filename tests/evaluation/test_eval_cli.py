@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from pipeline.evaluation.cli import add_commands, main
+from pipeline.cli import main
+from pipeline.evaluation.cli import add_commands
 
 
 def test_import_export_eval_through_the_cli(ann_path, tmp_path, capsys):

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import tables
-from pipeline.video.cli import main
+from pipeline.cli import main
 from pipeline.video.render import DRAWN_LIMBS, draw_poses, track_colour
 
 from .conftest import write_video
