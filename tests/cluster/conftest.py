@@ -96,6 +96,9 @@ class LocalRayCluster:
         self.token = secrets.token_hex(32)
         self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
         self.env.pop("RAY_AUTH_TOKEN_PATH", None)
+        # The nodes' environment is this interpreter's (as a cluster node's activated virtualenv):
+        # job entrypoints run `python -m pipeline.cli ...` from PATH.
+        self.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")])
         self.env.pop("RAY_ADDRESS", None)
 
     def _start(self, name: str, cpus: int, args: list[str]) -> RayNode:
