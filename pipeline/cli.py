@@ -6,12 +6,28 @@ Each sub-command sets ``func(args) -> int`` (the exit status).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from typing import Any, Sequence
 
 #: Modules whose ``add_commands(subparsers)`` adds sub-commands to ``posepipe``.
 COMMAND_MODULES = ("pipeline.video.cli", "pipeline.evaluation.cli", "pipeline.cluster.cli")
+
+
+def reporting_errors(command: str, handler):
+    """``handler`` with bad-input errors (ValueError, FileNotFoundError) printed as one line on stderr
+    and exit status 2, for the sub-commands' ``func``."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (ValueError, FileNotFoundError) as e:
+            print(f"{command}: {e}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _key_value(text: str) -> tuple[str, Any]:

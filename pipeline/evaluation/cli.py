@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import sys
 
 import pandas as pd
 
+from pipeline.cli import reporting_errors
 from pipeline.evaluation.coco_eval import evaluate
 from pipeline.evaluation.coco_format import export_coco, image_ids_from_annotations, import_coco
 
@@ -24,7 +23,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--output", required=True, help="results JSON path or URI to write")
     p.add_argument("--annotations", help="COCO annotation JSON; image ids come from images[].file_name "
                                          "(default: the numeric file stem, as in COCO file names)")
-    p.set_defaults(func=_reporting_errors("export-coco", _export))
+    p.set_defaults(func=reporting_errors("export-coco", _export))
 
     p = subparsers.add_parser("import-coco", help="read COCO keypoint JSON into a poses table",
                               description="Convert COCO ground truth or another tool's results to the poses schema.")
@@ -33,7 +32,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--annotations", help="annotation JSON a results file refers to (for image file names)")
     p.add_argument("--image-root", help="folder prefixed to images[].file_name in source_uri "
                                         "(default: the annotation file's folder)")
-    p.set_defaults(func=_reporting_errors("import-coco", _import))
+    p.set_defaults(func=reporting_errors("import-coco", _import))
 
     p = subparsers.add_parser("eval", help="COCO keypoint AP of a poses table",
                               description="Score a poses table (or results JSON) with pycocotools COCOeval.")
@@ -41,21 +40,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--annotations", required=True, help="COCO person_keypoints JSON (ground truth)")
     p.add_argument("--json", dest="json_out",
                    help="also write the metrics and per-image breakdown as JSON to this path or URI ('-': stdout)")
-    p.set_defaults(func=_reporting_errors("eval", _eval))
-
-
-def _reporting_errors(command: str, handler):
-    """``handler`` with bad-input errors printed as one line on stderr and exit status 2."""
-
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (ValueError, FileNotFoundError) as e:
-            print(f"{command}: {e}", file=sys.stderr)
-            return 2
-
-    return run
+    p.set_defaults(func=reporting_errors("eval", _eval))
 
 
 def read_poses_any(uri: str) -> pd.DataFrame:

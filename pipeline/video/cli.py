@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from pipeline.cli import reporting_errors
 from pipeline.video.decode import iter_frames
-from pipeline.video.errors import VideoDecodeError
 from pipeline.video.probe import probe
 from pipeline.video.render import VideoWriter, draw_poses
 from pipeline.video.shards import FrameRange
@@ -40,7 +40,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--start", type=int, default=0, help="first frame to render (default 0)")
     p.add_argument("--stop", type=int, help="frame to stop before (default: end of video)")
     p.add_argument("--min-score", type=float, default=0.0, help="hide keypoints at or below this score")
-    p.set_defaults(func=_render)
+    p.set_defaults(func=reporting_errors("render", _render))
 
 
 def _candidates(path_or_uri: str) -> list[str]:
@@ -104,14 +104,6 @@ def render_video(poses: pd.DataFrame, video: str, output: str, start: int = 0,
 
 
 def _render(args: argparse.Namespace) -> int:
-    try:
-        return _render_checked(args)
-    except (VideoDecodeError, FileNotFoundError) as exc:
-        print(f"render: {exc}", file=sys.stderr)
-        return 2
-
-
-def _render_checked(args: argparse.Namespace) -> int:
     if args.video:
         uris = [args.source_uri] if args.source_uri else _candidates(args.video)
         poses = read_source_poses(args.poses, uris)
