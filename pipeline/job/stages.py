@@ -176,20 +176,28 @@ class NetworkStage:
                 f"{fm.source_uri} frame {fm.frame_index}: the network failed on this image ({type(exc).__name__}: "
                 f"{exc}); check the image or report it with the model name", shard_id=sid))
         t1 = time.perf_counter()
-        frames, cands = [], []
-        for fm, f in zip(decoded.frames, fields):
-            if f is None:
-                continue
-            try:
-                cands.append(find_candidates(f, self.parse_config))
-                frames.append(fm)
-            except Exception as exc:  # noqa: BLE001
-                errors.append(ErrorRecord.from_exception(
-                    fm.source_uri, "parse", exc, f"{fm.source_uri} frame {fm.frame_index}: finding keypoint "
-                    f"candidates failed ({type(exc).__name__}: {exc})", shard_id=sid))
+        inferred = [(fm, f) for fm, f in zip(decoded.frames, fields) if f is not None]
+        frames, cands = per_frame(lambda f: find_candidates(f, self.parse_config), inferred,
+                                  "finding keypoint candidates", sid, errors)
         t2 = time.perf_counter()
         return CandidateShard(decoded.shard, frames, cands, errors, decode_seconds=decoded.seconds,
                               network_seconds=t1 - t0, candidate_seconds=t2 - t1)
+
+
+def per_frame(fn, items: list, what: str, shard_id: str, errors: list) -> tuple[list, list]:
+    """Apply ``fn`` to the payload of each (frame, payload) in ``items``; returns (frames, results) of
+    the frames where it worked. A frame where it raised becomes a "parse"-stage ErrorRecord in
+    ``errors`` ("<what> failed") and is left out, so one bad frame never fails its shard."""
+    frames, results = [], []
+    for fm, x in items:
+        try:
+            results.append(fn(x))
+            frames.append(fm)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(ErrorRecord.from_exception(
+                fm.source_uri, "parse", exc, f"{fm.source_uri} frame {fm.frame_index}: {what} failed "
+                f"({type(exc).__name__}: {exc})", shard_id=shard_id))
+    return frames, results
 
 
 # ------------------------------------------------------------------------------- assemble + write
@@ -316,15 +324,8 @@ def assemble_and_write(cands: CandidateShard, ctx: WriteContext) -> ShardResult:
     t0 = time.perf_counter()
     sid = cands.shard.shard_id
     errors = list(cands.errors)
-    frames, poses_list = [], []
-    for fm, c in zip(cands.frames, cands.candidates):
-        try:
-            poses_list.append(assemble(c, ctx.parse_config))
-            frames.append(fm)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(ErrorRecord.from_exception(
-                fm.source_uri, "parse", exc, f"{fm.source_uri} frame {fm.frame_index}: assembling people failed "
-                f"({type(exc).__name__}: {exc})", shard_id=sid))
+    frames, poses_list = per_frame(lambda c: assemble(c, ctx.parse_config),
+                                   list(zip(cands.frames, cands.candidates)), "assembling people", sid, errors)
     t1 = time.perf_counter()
     counts = write_shard_rows(frames, poses_list, cands.shard, ctx, errors)
     t2 = time.perf_counter()
