@@ -1,24 +1,16 @@
-"""Job-test helpers: the stand-in network (pickled by value to Ray workers) and a moto S3 server."""
+"""Job-test fixtures: the session's local Ray and a moto S3 server (the stand-in network is pipeline.testing)."""
 from __future__ import annotations
 
 import json
 import socket
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import standin  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def job_ray(ray_local):
-    """The session's local Ray, with the stand-in network module shipped to workers by value."""
-    import ray.cloudpickle
-
-    ray.cloudpickle.register_pickle_by_value(standin)
+    """The session's local Ray (workers import the stand-in network from pipeline.testing)."""
     return ray_local
 
 

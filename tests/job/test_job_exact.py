@@ -11,7 +11,7 @@ import pytest
 import pipeline
 from pipeline.job import build_spec, run_job
 
-import standin
+from pipeline import testing as standin
 
 def _spec(inputs, output, **kw):
     return build_spec({"input": [str(i) for i in inputs], "output": str(output), "images_per_shard": 3,

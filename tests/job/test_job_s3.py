@@ -9,7 +9,7 @@ import pipeline
 from pipeline.job import build_spec, run_job
 from pipeline.job.execute import JobError
 
-import standin
+from pipeline import testing as standin
 
 
 def _spec(inputs, output, options):

@@ -1,6 +1,8 @@
-"""A stand-in network for exact end-to-end checks: it returns the maps rendered
-(pipeline.parsing.render_fields) from each image's KNOWN skeletons, so the job's Parquet poses
-must equal those skeletons. Each synthetic image carries its id in its top-left pixel.
+"""Helpers shared by the tests and the benchmarks (importable, so neither edits sys.path).
+
+The stand-in network (:class:`RenderedRunner`) returns the maps rendered
+(pipeline.parsing.render_fields) from each synthetic image's KNOWN skeletons, so a job's Parquet
+poses must equal those skeletons; each synthetic image carries its id in its top-left pixel.
 """
 from __future__ import annotations
 
