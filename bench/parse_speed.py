@@ -1,5 +1,5 @@
 """Parser speed: ms per frame by number of people, vectorised pipeline.parsing vs the per-candidate
-Python-loop reference (bench/parse_reference.py), on maps rendered from known skeletons; plus
+Python-loop reference (pipeline/testing_reference.py), on maps rendered from known skeletons; plus
 bytes per frame of the full maps vs the compact LimbCandidates hand-off.
 
     python bench/parse_speed.py [--quick]
@@ -28,12 +28,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests" / "parsing")]
-
-from parse_reference import reference_parse  # noqa: E402
-from parsing_people import expected_people, grid_people, random_draws  # noqa: E402
 
 from pipeline.parsing import ParseConfig, find_candidates, parse, render_fields  # noqa: E402
+from pipeline.testing import expected_people, grid_people, random_draws  # noqa: E402
+from pipeline.testing_reference import reference_parse  # noqa: E402
 
 IMAGE_SIZE = (656, 368)  # -> 46 x 82 stride-8 cells
 PEOPLE = (1, 5, 20, 50)

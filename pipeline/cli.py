@@ -1,5 +1,5 @@
 """``posepipe``: the command line. ``run`` is defined here; the other sub-commands come from the
-``add_commands(subparsers)`` hooks of pipeline.video.cli (render), pipeline.evaluation.cli
+``add_commands(subparsers)`` hooks of pipeline.video.commands (render), pipeline.evaluation.commands
 (eval, export-coco, import-coco) and pipeline.cluster.cli (submit, status, logs).
 Each sub-command sets ``func(args) -> int`` (the exit status).
 """
@@ -12,7 +12,7 @@ import sys
 from typing import Any, Sequence
 
 #: Modules whose ``add_commands(subparsers)`` adds sub-commands to ``posepipe``.
-COMMAND_MODULES = ("pipeline.video.cli", "pipeline.evaluation.cli", "pipeline.cluster.cli")
+COMMAND_MODULES = ("pipeline.video.commands", "pipeline.evaluation.commands", "pipeline.cluster.cli")
 
 
 def reporting_errors(command: str, handler):

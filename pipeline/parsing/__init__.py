@@ -8,6 +8,6 @@
 from pipeline.parsing.assembly import assemble, parse
 from pipeline.parsing.candidates import LimbCandidates, find_candidates
 from pipeline.parsing.config import ParseConfig
-from pipeline.parsing.render import render_fields
+from pipeline.parsing.ground_truth import render_fields
 
 __all__ = ["ParseConfig", "LimbCandidates", "parse", "find_candidates", "assemble", "render_fields"]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipeline.cli import main
-from pipeline.evaluation.cli import add_commands
+from pipeline.evaluation.commands import add_commands
 
 
 def test_import_export_eval_through_the_cli(ann_path, tmp_path, capsys):

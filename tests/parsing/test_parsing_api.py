@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parsing_people import grid_people, person
+from pipeline.testing import grid_people, person
 from pipeline.fields import PoseFields
 from pipeline.parsing import ParseConfig, assemble, find_candidates, parse, render_fields
 from pipeline.skeleton import BACKGROUND_CHANNEL, LIMBS, PAF_CHANNELS
+from pipeline.testing_reference import reference_parse
 
 
 def test_config_defaults_are_openposes():
@@ -208,9 +209,6 @@ def test_noise_maps_stay_bounded_and_well_formed(config):
 def test_agrees_with_the_loop_reference_on_messy_maps(config):
     # Random blobs and random PAFs: many peaks, crossing candidates, merges refused for shared
     # parts... The vectorised parser must make exactly the loop reference's choices.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    from parse_reference import reference_parse
-
     rng = np.random.default_rng(11)
     for _ in range(4):
         fields = _fields((rng.random((19, 12, 16)) ** 6).astype(np.float32),

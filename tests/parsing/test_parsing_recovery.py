@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsing_people import TEMPLATE, assert_recovered, crop_to_image, expected_people, grid_people, person
+from pipeline.testing import TEMPLATE, assert_recovered, crop_to_image, expected_people, grid_people, person
 from pipeline.parsing import ParseConfig, parse, render_fields
 
 MATCHERS = ("greedy", "hungarian")

@@ -9,10 +9,10 @@ import pytest
 
 from pipeline import tables
 from pipeline.cli import main
-from pipeline.video.render import DRAWN_LIMBS, draw_poses, track_colour
+from pipeline.video.drawing import DRAWN_LIMBS, draw_poses, track_colour
 
 from .conftest import write_video
-from .synthetic import skeleton
+from pipeline.testing import walking_person as skeleton
 
 W, H, N = 320, 240, 8
 

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.cli import reporting_errors
 from pipeline.video.decode import iter_frames
 from pipeline.video.probe import probe
-from pipeline.video.render import VideoWriter, draw_poses
+from pipeline.video.drawing import VideoWriter, draw_poses
 from pipeline.video.shards import FrameRange
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")

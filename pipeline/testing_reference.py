@@ -1,7 +1,7 @@
 """A straightforward reference PAF parser: per-peak, per-candidate-pair, per-sample Python loops
 in the style of the OpenPose Python demo, with the same rules and thresholds as
-pipeline.parsing. Only for bench/parse_speed.py: the baseline the vectorised parser is timed
-against and checked to agree with.
+pipeline.parsing. The baseline bench/parse_speed.py times the vectorised parser against, and
+the independent answer tests/parsing compare it with.
 
 It shares only the bicubic upsampling weights (``upsampling_window``) and the optional
 Gaussian smoothing with the package; peak finding, sub-pixel refinement, limb scoring,
