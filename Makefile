@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q "$(TORCH)" "$(UV_VERSION)"
 	$(UV) pip install -q --python $(PY) -r requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
+	$(UV) pip install -q --python $(PY) --no-deps controlnet-aux==0.0.10  # tests/export load only its open_pose/util.py (draw_bodypose) as the drawing reference
 	touch $@
 
 # Re-resolve every dependency (all extras, Python 3.10+, every platform) into requirements.lock.
