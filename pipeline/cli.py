@@ -1,7 +1,8 @@
 """``posepipe``: the command line. ``run`` is defined here; the other sub-commands come from the
 ``add_commands(subparsers)`` hooks of pipeline.video.commands (render), pipeline.evaluation.commands
-(eval, export-coco, import-coco) and pipeline.cluster.cli (submit, status, logs).
-Each sub-command sets ``func(args) -> int`` (the exit status).
+(eval, export-coco, import-coco) and pipeline.cluster.commands (submit, status, logs).
+Each sub-command sets ``func(args) -> int`` (the exit status, one of EXIT_CODES) and reports
+problems as one line ``posepipe <command>: <message>`` on stderr (:func:`fail`), secrets masked.
 """
 from __future__ import annotations
 
@@ -9,81 +10,73 @@ import argparse
 import functools
 import importlib
 import sys
-from typing import Any, Sequence
+import traceback
+from typing import Iterable, Sequence
+
+from pipeline.secrets import mask_text
 
 #: Modules whose ``add_commands(subparsers)`` adds sub-commands to ``posepipe``.
-COMMAND_MODULES = ("pipeline.video.commands", "pipeline.evaluation.commands", "pipeline.cluster.cli")
+COMMAND_MODULES = ("pipeline.video.commands", "pipeline.evaluation.commands", "pipeline.cluster.commands")
+
+EXIT_OK = 0          # done
+EXIT_FAILED = 1      # the job or command failed (a cluster job FAILED or was STOPPED; an unexpected error)
+EXIT_INVALID = 2     # invalid job spec, arguments or input file; cluster unreachable or refused the job
+EXIT_INCOMPLETE = 3  # finished with work left: failed shards or pending inputs (re-run to retry them),
+                     # or --wait/--follow gave up while the cluster job keeps running
+#: Every exit status of every ``posepipe`` command and what it means (shown by ``posepipe --help``).
+EXIT_CODES = {
+    EXIT_OK: "done (a job that finished with errors rows for bad inputs is done)",
+    EXIT_FAILED: "the job or command failed (the job stopped before finishing; a cluster job FAILED or "
+                 "was STOPPED; an unexpected error)",
+    EXIT_INVALID: "invalid job spec, arguments or input; the cluster is unreachable or refused the job",
+    EXIT_INCOMPLETE: "finished with work left: failed shards or pending inputs (run it again to retry them), "
+                     "or --wait/--follow gave up while the cluster job keeps running",
+}
+
+
+def fail(command: str, message: str, status: int = EXIT_INVALID, secrets: Iterable[str] = ()) -> int:
+    """Print ``posepipe <command>: <message>`` (secrets and URL passwords masked) on stderr; return ``status``."""
+    print(f"posepipe {command}: {mask_text(str(message), secrets)}", file=sys.stderr)
+    return status
 
 
 def reporting_errors(command: str, handler):
-    """``handler`` with bad-input errors (ValueError, FileNotFoundError) printed as one line on stderr
-    and exit status 2, for the sub-commands' ``func``."""
+    """``handler`` with bad-input errors (ValueError, FileNotFoundError) reported by :func:`fail`
+    (exit status 2), for the sub-commands' ``func``."""
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
         except (ValueError, FileNotFoundError) as e:
-            print(f"{command}: {e}", file=sys.stderr)
-            return 2
+            return fail(command, str(e))
 
     return run
 
 
-def _key_value(text: str) -> tuple[str, Any]:
-    """"name=value" -> (name, YAML-parsed value), for --parse and --storage-option."""
-    import yaml
-
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    k, v = text.split("=", 1)
-    return k.strip(), yaml.safe_load(v)
-
-
 def _add_run(subparsers) -> None:
+    from pipeline.job.spec import add_arguments
+
     p = subparsers.add_parser(
         "run", help="label images and videos with poses (Parquet tables out)",
         description="Label images and videos with multi-person poses. Settings come from --config "
                     "(YAML job spec) and are overridden by flags; relative paths are resolved against "
-                    "the current directory.")
+                    "the current directory. Every setting: docs/job.md.",
+        epilog=exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="job spec YAML, e.g. jobs/sample-media.yaml")
-    p.add_argument("--input", nargs="+", help="paths, folders, globs or URIs (s3://bucket/prefix), images and videos")
-    p.add_argument("--output", help="folder or URI for the tables and manifest")
-    p.add_argument("--model", help="network name from the registry (default omz-lightweight)")
-    p.add_argument("--model-dir", help="folder holding the weights (default $POSEPIPE_MODEL_DIR)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"))
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--scales", type=float, nargs="+")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--images-per-shard", type=int)
-    p.add_argument("--frames-per-shard", type=int)
-    p.add_argument("--frame-step", type=int, help="label every n-th video frame")
-    p.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--pool-size", type=int, help="network actors (default: one per GPU; on CPU, 2-CPU actors filling 3/4 of the CPUs)")
-    p.add_argument("--cpus-per-actor", type=float)
-    p.add_argument("--max-in-flight", type=int, help="shards in flight at once (bounds memory)")
-    p.add_argument("--shard-retries", type=int)
-    p.add_argument("--ray-address", help='Ray cluster to join ("auto", "ray://host:10001"); default: local Ray')
-    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-    p.add_argument("--parse", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
-                   help="parser setting (pipeline.parsing.ParseConfig field), repeatable")
-    p.add_argument("--storage-option", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
-                   help="fsspec option for remote locations (e.g. endpoint_url=http://...), repeatable")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    add_arguments(p)
     p.set_defaults(func=_run)
 
 
-def _overrides(args: argparse.Namespace, base: dict) -> dict[str, Any]:
-    keys = ("input", "output", "model", "model_dir", "device", "precision", "batch_size", "scales", "flip",
-            "images_per_shard", "frames_per_shard", "frame_step", "tracking", "pool_size", "cpus_per_actor",
-            "max_in_flight", "shard_retries", "ray_address", "num_cpus", "progress")
-    out = {k: getattr(args, k) for k in keys}
-    if args.parse:
-        out["parse"] = {**base.get("parse", {}), **dict(args.parse)}
-    if args.storage_option:
-        out["storage_options"] = {**base.get("storage_options", {}), **dict(args.storage_option)}
-    return out
+def exit_codes_text() -> str:
+    """The exit statuses as help text ("exit status:" and one line per code)."""
+    return "exit status:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+
+
+def job_exit_status(summary) -> int:
+    """EXIT_INCOMPLETE when a finished job left failed shards or pending inputs (``summary.pending``,
+    0 when the summary has no such field), else EXIT_OK."""
+    return EXIT_INCOMPLETE if summary.shards_failed or getattr(summary, "pending", 0) else EXIT_OK
 
 
 def print_report(output: str, summary, storage_options=None, stream=None) -> None:
@@ -122,38 +115,35 @@ def print_report(output: str, summary, storage_options=None, stream=None) -> Non
 
 
 def _run(args: argparse.Namespace) -> int:
-    import yaml
+    from pipeline.job.spec import SpecError, file_settings, load_spec, overrides_from_args
+    from pipeline.secrets import secret_values
 
-    from pipeline.job.spec import SpecError, load_spec
-
-    base = {}
-    if args.config:
-        try:
-            base = yaml.safe_load(open(args.config)) or {}
-        except (OSError, yaml.YAMLError):
-            base = {}  # load_spec reports the problem with the file's name
-        base = base if isinstance(base, dict) else {}
+    overrides = overrides_from_args(args, file_settings(args.config))
+    secrets = secret_values(file_settings(args.config)) | secret_values(overrides)
     try:
-        spec = load_spec(args.config, _overrides(args, base))
+        spec = load_spec(args.config, overrides)
     except SpecError as exc:
-        print(f"posepipe run: invalid job spec: {exc}", file=sys.stderr)
-        return 2
+        return fail("run", f"invalid job spec: {exc}", EXIT_INVALID, secrets)
     from pipeline.job.execute import JobError, run_job
 
     try:
         summary = run_job(spec)
     except JobError as exc:
-        print(f"posepipe run: {exc}", file=sys.stderr)
-        return 1
+        return fail("run", str(exc), EXIT_FAILED, secrets)
+    except Exception:  # noqa: BLE001 - an unexpected failure: its traceback, masked, then exit 1
+        sys.stderr.write(mask_text(traceback.format_exc(), secrets))
+        return fail("run", "the job failed with the error above", EXIT_FAILED)
     print_report(spec.output, summary, dict(spec.storage_options))
-    return 0
+    return job_exit_status(summary)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``posepipe`` argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(
         prog="posepipe", description="Multi-person 2D pose labelling of images and videos with Part Affinity "
-                                     "Fields, on Ray. `posepipe run --config jobs/sample-media.yaml` to start.")
+                                     "Fields, on Ray. `posepipe run --config jobs/sample-media.yaml` to start.",
+        epilog=exit_codes_text() + "\n\nerrors are reported as one line: posepipe <command>: <message>",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
     for name in COMMAND_MODULES:
@@ -164,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``posepipe`` script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception:  # noqa: BLE001 - one error style; the traceback (URL passwords masked) stays visible
+        sys.stderr.write(mask_text(traceback.format_exc()))
+        return fail(args.command, "failed with the error above", EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,33 @@ folders skip names starting with "." or "_", so temp files and markers never loo
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import io
 import os
 import uuid
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 
-class StorageError(RuntimeError):
-    """A location could not be reached (missing bucket, bad credentials, no such path)."""
+#: An input starting with this is a literal path or URI: ``*?[`` in it are not glob patterns.
+LITERAL_PREFIX = "literal:"
+
+#: Options fsspec takes for every filesystem (instance and listings caches), beside each class's own.
+COMMON_STORAGE_OPTIONS = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"})
+
+
+class StorageOptionsError(ValueError):
+    """storage_options hold a key the chosen filesystem does not take; the message lists the accepted ones."""
+
+
+def split_literal(item: str) -> tuple[str, bool]:
+    """(``item`` without a leading ``literal:``, whether it had one)."""
+    if item.startswith(LITERAL_PREFIX):
+        return item[len(LITERAL_PREFIX):], True
+    return item, False
 
 
 def is_remote(uri: str) -> bool:
@@ -35,6 +51,55 @@ def absolute_uri(uri: str | os.PathLike, base: str | None = None) -> str:
     if not os.path.isabs(path):
         path = os.path.join(base or os.getcwd(), path)
     return os.path.normpath(path)
+
+
+def accepted_storage_options(protocol: str) -> tuple[str, frozenset[str]]:
+    """(filesystem class name, option names its constructor takes) for fsspec ``protocol`` ("s3", "gs"...).
+
+    The names are the named parameters of the class's ``__init__`` and of its bases' (for s3fs:
+    anon, endpoint_url, key, secret, token, client_kwargs, config_kwargs, ...) plus
+    COMMON_STORAGE_OPTIONS. Raises ImportError (fsspec's message says what to install) when the
+    protocol's package is missing.
+    """
+    cls = fsspec.get_filesystem_class(protocol)
+    names = set(COMMON_STORAGE_OPTIONS)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        names.update(name for name, p in inspect.signature(init).parameters.items()
+                     if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    return f"{cls.__module__.split('.')[0]}.{cls.__name__}", frozenset(names)
+
+
+def check_storage_options(uris: Iterable[str], storage_options: Mapping[str, Any]) -> None:
+    """Raise StorageOptionsError if ``storage_options`` has a key that a filesystem of ``uris`` does not take.
+
+    Local paths take no options: options given for a job whose locations are all local are an error.
+    Chained URLs (``simplecache::s3://...``) are not checked. The message names the key, a close
+    match (``endpoint`` -> ``endpoint_url``) and the accepted keys.
+    """
+    if not storage_options:
+        return
+    protocols = sorted({fsspec.utils.get_protocol(u) for u in uris if is_remote(u) and "::" not in u})
+    if not protocols:
+        if any("::" in u for u in uris):
+            return
+        raise StorageOptionsError(
+            f"{', '.join(map(repr, storage_options))}: every input and the output are local paths, which take no "
+            f"storage_options; remove them (they are for remote locations such as s3://)")
+    for protocol in protocols:
+        try:
+            name, accepted = accepted_storage_options(protocol)
+        except ImportError as exc:
+            raise StorageOptionsError(f"cannot check options for {protocol}:// locations: {exc}") from None
+        unknown = sorted(set(storage_options) - accepted)
+        if unknown:
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, accepted, 1))
+                     else repr(k) for k in unknown]
+            raise StorageOptionsError(
+                f"unknown key(s) {', '.join(hints)} for {protocol}:// ({name}); accepted keys: "
+                f"{', '.join(sorted(accepted))}")
 
 
 def filesystem(uri: str, storage_options: Mapping[str, Any] | None = None):
