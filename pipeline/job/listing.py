@@ -1,16 +1,27 @@
-"""Turn the job's inputs (paths, directories, globs, fsspec URIs) into a sorted list of sources.
+"""Turn the job's inputs (paths, directories, globs, fsspec URIs) into sources, streamed in order.
 
 Nothing here decodes media: kinds come from file extensions; unreadable content shows up later
-as a decode error. Everything that cannot be listed becomes an ``errors`` row (stage "list").
+as a decode error. Everything that cannot be listed becomes an ``errors`` row (stage "list"),
+never an exception.
+
+Names:
+
+- An input that exists is taken literally even if it holds ``*?[``; otherwise such an input is a
+  glob. ``literal:PATH`` never globs (a missing literal path is an errors row).
+- Local file names that are not valid UTF-8 (``caf\\xe9.jpg`` in Latin-1) are kept as ``str`` with
+  surrogate escapes (os.fsdecode) in ``Source.open_path``, which opens the file; ``Source.uri``,
+  which the tables store, writes each undecodable byte as ``%XX`` (upper-case hex) and each
+  literal ``%`` of such a name as ``%25`` (:func:`local_uri`). Valid UTF-8 names are stored as they are.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from pipeline.job.records import ErrorRecord, Source
-from pipeline.storage import describe_error, filesystem, is_remote
+from pipeline.storage import describe_error, filesystem, is_remote, split_literal
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
@@ -35,12 +46,28 @@ def source_id(uri: str, size: int, etag: str) -> str:
     return hashlib.sha256(f"{uri}\0{size}\0{etag}".encode()).hexdigest()[:16]
 
 
+def _percent_escape(error: UnicodeDecodeError) -> tuple[str, int]:
+    return "".join(f"%{b:02X}" for b in error.object[error.start:error.end]), error.end
+
+
+codecs.register_error("posepipe-percent", _percent_escape)
+
+
+def local_uri(path: str) -> str:
+    """The valid-UTF-8 URI stored for local ``path`` (a str from the OS, maybe with surrogate escapes).
+
+    Unchanged when the name is valid UTF-8; otherwise ``%`` becomes ``%25`` and every byte that is
+    not UTF-8 becomes ``%XX``: ``/p/caf\\udce9.jpg`` (Latin-1 é) -> ``/p/caf%E9.jpg``.
+    """
+    raw = os.fsencode(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.replace(b"%", b"%25").decode("utf-8", errors="posepipe-percent")
+
+
 def _has_glob(path: str) -> bool:
     return any(c in path for c in "*?[")
-
-
-def _uri(fs, path: str, remote: bool) -> str:
-    return fs.unstrip_protocol(path) if remote else path
 
 
 def _etag(info: Mapping[str, Any]) -> str:
@@ -50,45 +77,137 @@ def _etag(info: Mapping[str, Any]) -> str:
     return ""
 
 
+def _walk_local(folder: str) -> Iterator[tuple[str, os.stat_result] | tuple[str, OSError]]:
+    """(path, stat) of every file under ``folder`` in sorted order, one directory in memory at a time;
+    hidden names (".x") are skipped; (path, OSError) for a folder or file that cannot be read."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield folder, exc
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir():
+                yield from _walk_local(entry.path)
+            elif entry.is_file():
+                yield entry.path, entry.stat()
+        except OSError as exc:
+            yield entry.path, exc
+
+
+def _local_files(item: str, path: str, literal: bool) -> Iterator[tuple[str, os.stat_result] | tuple[str, OSError]]:
+    """(path, stat or OSError) of the files input ``item`` names on this machine, sorted."""
+    if not literal and _has_glob(path) and not os.path.lexists(path):
+        import glob
+
+        matches = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not matches:
+            raise FileNotFoundError(f"no files match the pattern {item}")
+        for p in matches:
+            yield p, os.stat(p)
+    elif os.path.isdir(path):
+        empty = True
+        for found in _walk_local(path):
+            empty = False
+            yield found
+        if empty:
+            raise FileNotFoundError(f"the folder {item} holds no files")
+    else:
+        yield path, os.stat(path)
+
+
+def _remote_files(fs, item: str, path: str, literal: bool) -> Iterator[dict]:
+    """fsspec info dicts of the files input ``item`` names on ``fs``, sorted by name."""
+    if not literal and _has_glob(path) and not fs.exists(path):
+        infos = [i for i in fs.glob(path, detail=True).values() if i.get("type") == "file"]
+        if not infos:
+            raise FileNotFoundError(f"no files match the pattern {item}")
+    elif fs.isdir(path):
+        base = path.rstrip("/")
+        infos = [i for i in fs.find(path, detail=True).values() if i.get("type") == "file"
+                 and not any(part.startswith(".") for part in i["name"][len(base):].split("/"))]
+        if not infos:
+            raise FileNotFoundError(f"the folder {item} holds no files")
+    else:
+        infos = [fs.info(path)]
+    infos.sort(key=lambda i: i["name"])
+    yield from infos
+
+
+def _unsupported(uri: str) -> ErrorRecord:
+    exc = UnsupportedMediaError(uri)
+    return ErrorRecord.from_exception(
+        uri, "list", exc, f"{uri}: not an image or video (supported extensions: "
+                          f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))}); remove it or rename it")
+
+
+def _entries(item: str, storage_options: Mapping[str, Any] | None) -> Iterator[Source | ErrorRecord]:
+    """Sources and errors rows of one input, in sorted order (raises for an input that cannot be listed)."""
+    target, literal = split_literal(item)
+    if is_remote(target):
+        fs, path = filesystem(target, storage_options)
+        for info in _remote_files(fs, item, path, literal):
+            uri = fs.unstrip_protocol(info["name"])
+            size, etag = int(info.get("size") or 0), _etag(info)
+            kind = media_kind(uri)
+            yield _unsupported(uri) if kind is None else Source(uri, kind, size, etag, source_id(uri, size, etag))
+        return
+    path = os.path.abspath(target[len("file://"):] if target.startswith("file://") else target)
+    for name, stat in _local_files(item, path, literal):
+        uri = local_uri(name)
+        if isinstance(stat, OSError):
+            yield ErrorRecord.from_exception(uri, "list", stat, describe_error(uri, stat))
+            continue
+        kind = media_kind(uri)
+        if kind is None:
+            yield _unsupported(uri)
+            continue
+        etag = str(stat.st_mtime)  # what fsspec's local info reports as mtime (earlier listings' ids)
+        yield Source(uri, kind, stat.st_size, etag, source_id(uri, stat.st_size, etag), open_path=name)
+
+
+def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | None = None
+                 ) -> Iterator[Source | ErrorRecord]:
+    """Sources and listing errors of ``inputs``, streamed: each input's files in sorted order.
+
+    Directories are searched recursively (hidden files skipped), local ones one directory at a
+    time; a file named by several inputs comes once (the first time). A glob that matches nothing,
+    a missing path, a missing bucket, refused credentials, unreadable folders and non-media files
+    are ErrorRecords naming the input; listing never raises for an input.
+    """
+    seen: set[str] = set()
+    for item in inputs:
+        try:
+            for entry in _entries(item, storage_options):
+                if isinstance(entry, Source):
+                    if entry.open_path in seen:
+                        continue
+                    seen.add(entry.open_path)
+                yield entry
+        except Exception as exc:  # noqa: BLE001 - any access failure becomes an errors row
+            shown = local_uri(item) if not is_remote(split_literal(item)[0]) else item
+            yield ErrorRecord.from_exception(shown, "list", exc, describe_error(shown, _printable(exc)))
+
+
+def _printable(exc: BaseException) -> BaseException:
+    """``exc`` if its text is valid UTF-8, else a copy of its type whose message has names percent-escaped."""
+    text = str(exc)
+    try:
+        text.encode("utf-8")
+        return exc
+    except UnicodeEncodeError:
+        return type(exc)(local_uri(text)) if isinstance(exc, OSError) else ValueError(local_uri(text))
+
+
 def list_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | None = None
                  ) -> tuple[list[Source], list[ErrorRecord]]:
-    """Sources (sorted by URI, duplicates dropped) and listing errors for ``inputs``.
-
-    Directories are searched recursively (hidden files skipped); a glob that matches nothing, a
-    missing path, a missing bucket, refused credentials and non-media files are errors.
-    """
-    found: dict[str, Source] = {}
+    """(sources sorted by URI, listing errors) of ``inputs``: :func:`iter_sources` collected."""
+    sources: list[Source] = []
     errors: list[ErrorRecord] = []
-    for item in inputs:
-        remote = is_remote(item)
-        try:
-            fs, path = filesystem(item, storage_options)
-            if _has_glob(path):
-                infos = [fs.info(p) for p in sorted(fs.glob(path))]
-                infos = [i for i in infos if i.get("type") == "file"]
-                if not infos:
-                    raise FileNotFoundError(f"no files match the pattern {item}")
-            elif fs.isdir(path):
-                infos = [i for i in fs.find(path, detail=True).values() if i.get("type") == "file"]
-                infos = [i for i in infos if not any(part.startswith(".") for part in
-                                                     i["name"][len(path.rstrip('/')):].split("/"))]
-                if not infos:
-                    raise FileNotFoundError(f"the folder {item} holds no files")
-            else:
-                infos = [fs.info(path)]
-        except Exception as exc:  # noqa: BLE001 - any access failure becomes an errors row
-            errors.append(ErrorRecord.from_exception(item, "list", exc, describe_error(item, exc)))
-            continue
-        for info in sorted(infos, key=lambda i: i["name"]):
-            uri = _uri(fs, info["name"], remote)
-            kind = media_kind(uri)
-            if kind is None:
-                exc = UnsupportedMediaError(uri)
-                errors.append(ErrorRecord.from_exception(
-                    uri, "list", exc,
-                    f"{uri}: not an image or video (supported extensions: "
-                    f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))}); remove it or rename it"))
-                continue
-            size, etag = int(info.get("size") or 0), _etag(info)
-            found.setdefault(uri, Source(uri, kind, size, etag, source_id(uri, size, etag)))
-    return sorted(found.values(), key=lambda s: s.uri), errors
+    for entry in iter_sources(inputs, storage_options):
+        (sources if isinstance(entry, Source) else errors).append(entry)
+    sources.sort(key=lambda s: s.uri)
+    return sources, errors

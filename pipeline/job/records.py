@@ -14,14 +14,21 @@ STAGES = ("list", "read", "decode", "network", "parse", "write")
 
 @dataclass(frozen=True)
 class Source:
-    """One input file. uri: fsspec form ("s3://b/k" or an absolute local path); kind: "image"/"video";
-    size in bytes; etag: object-store ETag or local mtime; source_id: 16-hex hash of uri, size, etag."""
+    """One input file. uri: fsspec form ("s3://b/k" or an absolute local path), valid UTF-8 (what the
+    tables store); kind: "image"/"video"; size in bytes; etag: object-store ETag or local mtime;
+    source_id: 16-hex hash of uri, size, etag; open_path: what to open the file with (fsspec), equal
+    to uri except for local names that are not valid UTF-8 (see pipeline.job.listing.local_uri)."""
 
     uri: str
     kind: str
     size: int
     etag: str
     source_id: str
+    open_path: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.open_path:
+            object.__setattr__(self, "open_path", self.uri)
 
 
 @dataclass(frozen=True)
