@@ -59,7 +59,7 @@ def accepted_storage_options(protocol: str) -> tuple[str, frozenset[str]]:
     The names are the named parameters of the class's ``__init__`` and of its bases' (for s3fs:
     anon, endpoint_url, key, secret, token, client_kwargs, config_kwargs, ...) plus
     COMMON_STORAGE_OPTIONS. Raises ImportError (fsspec's message says what to install) when the
-    protocol's package is missing.
+    protocol's package is missing, ValueError for a protocol fsspec does not know.
     """
     cls = fsspec.get_filesystem_class(protocol)
     names = set(COMMON_STORAGE_OPTIONS)
@@ -91,7 +91,7 @@ def check_storage_options(uris: Iterable[str], storage_options: Mapping[str, Any
     for protocol in protocols:
         try:
             name, accepted = accepted_storage_options(protocol)
-        except ImportError as exc:
+        except (ImportError, ValueError) as exc:  # package missing / protocol unknown to fsspec
             raise StorageOptionsError(f"cannot check options for {protocol}:// locations: {exc}") from None
         unknown = sorted(set(storage_options) - accepted)
         if unknown:

@@ -32,8 +32,11 @@ class UnsupportedMediaError(ValueError):
 
 
 def media_kind(uri: str) -> str | None:
-    """"image", "video" or None from the extension of ``uri``."""
-    ext = os.path.splitext(uri.split("?", 1)[0])[1].lower()
+    """"image", "video" or None from the extension of ``uri`` (an http(s) URL's query string ignored;
+    elsewhere "?" is part of the name)."""
+    if uri.startswith(("http://", "https://")):
+        uri = uri.split("?", 1)[0]
+    ext = os.path.splitext(uri)[1].lower()
     if ext in IMAGE_EXTENSIONS:
         return "image"
     if ext in VIDEO_EXTENSIONS:
