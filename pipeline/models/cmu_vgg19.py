@@ -24,12 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.models.catalog import CMU_NUM_STAGES as NUM_STAGES
+from pipeline.models.catalog import CMU_PTH_NAME as PTH_NAME
 from pipeline.models.loaders.caffe import read_caffemodel, read_prototxt
-from pipeline.models.registry import Preprocessing, WeightsEntry, WeightsFile, register
 from pipeline.skeleton import NUM_HEATMAPS, NUM_PAFS
 
-PTH_NAME = "body_pose_model.pth"
-NUM_STAGES = 6
 FEATURES = 128
 
 # (name, in, out, kernel) for convs (padding kernel // 2, stride 1); ("pool...",) for 2x2/2 max pools.
@@ -167,24 +166,3 @@ def build_cmu(files: Mapping[str, bytes]) -> CmuVgg19PafNet:
     """Registry builder: the network from the entry's ``body_pose_model.pth``."""
     return load_body_pose_pth(files[PTH_NAME])
 
-
-CMU_VGG19_COCO = register(WeightsEntry(
-    name="cmu-vgg19-coco",
-    architecture="cmu_vgg19",
-    folder="cmu-vgg19-coco",
-    files=(WeightsFile(PTH_NAME, "25a948c16078b0f08e236bda51a385d855ef4c153598947c28c0d47ed94bb746"),),
-    builder=build_cmu,
-    # input = (pixel / 256 - 0.5) = (pixel - 128) / 256 in BGR; pad with grey 128 (= 0 after normalising).
-    preprocessing=Preprocessing(color="BGR", mean=(128.0, 128.0, 128.0), scale=1.0 / 256.0, input_size=None,
-                                target_height=368, pad_value=128.0, stride=8),
-    license="CMU OpenPose academic/non-commercial license (commercial use requires a CMU license)",
-    source_url="https://huggingface.co/lllyasviel/Annotators/resolve/main/body_pose_model.pth "
-               "(pytorch-openpose conversion of CMU's models/pose/coco/pose_iter_440000.caffemodel, "
-               "https://github.com/CMU-Perceptual-Computing-Lab/openpose; load the caffemodel with "
-               "pipeline.models.cmu_vgg19.load_caffe)",
-    published_ap=58.4,
-    ap_note="Cao et al. CVPR 2017, multi-scale, on a subset of COCO 2014 val (paper Table 3)",
-    batch_independent=True,
-    metadata={"params_m": 52.3, "native_input_wh": (656, 368), "stages": NUM_STAGES,
-              "file_size_bytes": 209267595},
-))

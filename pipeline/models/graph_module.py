@@ -258,10 +258,10 @@ class PafGraphNetwork(nn.Module):
 
     def __init__(self, graph: Graph) -> None:
         super().__init__()
-        self.graph = GraphModule(graph)
+        self.body = GraphModule(graph)  # not ``graph``: TorchScript modules reserve that name
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.graph(x)
+        out = self.body(x)
         if out.shape[1] != NUM_HEATMAPS + NUM_PAFS:
             raise ValueError(f"graph output has {out.shape[1]} channels, expected {NUM_HEATMAPS + NUM_PAFS}")
         return out[:, :NUM_HEATMAPS], out[:, NUM_HEATMAPS:]

@@ -1,257 +1,112 @@
-"""Run a registered PAF network on images of any size: preprocessing, batching, multi-scale/flip averaging.
+"""Run a registered PAF network on images of any size: backend choice, batching, pass averaging.
 
-Geometry (pixel centres at integers, see :mod:`pipeline.fields`): an image of W x H pixels is resized
-by ``f`` to w x h input pixels (top-left aligned, ``x_in = (x + 0.5) * w / W - 0.5``), optionally
-mirrored, and padded right/bottom to a multiple of the stride with the entry's ``pad_value``. Output
-cell j covers input pixels [stride*j, stride*(j+1)), so its centre is input pixel
-``stride*j + (stride-1)/2`` (the OpenPose training-label convention). Maps are cropped to the cells
-that overlap the image and returned as :class:`pipeline.fields.PoseFields` whose ``scale``/``offset``
-take cells to original pixels.
+:class:`PoseNetRunner` turns HxWx3 uint8 BGR images into :class:`pipeline.fields.PoseFields`.
+Preprocessing, shape bucketing, cropping and multi-scale / flip averaging live in
+:mod:`pipeline.models.preprocessing` (numpy/cv2, shared by every backend); the network runs on a
+backend:
 
-Multi-scale / flip averaging resamples every pass's maps (bilinear, per axis) onto the grid of the
-reference pass (scale 1.0 if requested, else the first scale; never flipped) and takes the mean.
-Flipped passes are mirrored back: left/right parts swap, each limb's PAF moves to its mirror limb
-and its x component changes sign.
+* ``torch`` (:mod:`pipeline.models.torch_backend`): the verified ``torch.nn.Module``, CPU or CUDA;
+* ``openvino`` (:mod:`pipeline.models.openvino_backend`): the OpenVINO CPU runtime;
+* ``auto`` (default): openvino on CPU, torch on CUDA (or when a prebuilt torch ``model`` is given).
+
+Importing this module does not import torch; the torch backend imports it when chosen.
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass
+import os
 from typing import Sequence
 
-import cv2
 import numpy as np
-import torch
 
 from pipeline.fields import PoseFields
-from pipeline.models import get, load_model
-from pipeline.models.registry import Preprocessing
-from pipeline.skeleton import KEYPOINTS, LIMBS, NUM_HEATMAPS, PAF_CHANNELS
+from pipeline.models.preprocessing import (  # noqa: F401  (re-exported: the runner's public helpers)
+    HEATMAP_MIRROR, Placement, Prepared, average_passes, crop_to_image, prepare_passes, preprocess, resample,
+    unflip,
+)
+from pipeline.models.registry import get
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-# ---- mirror symmetry of the COCO-18 layout -------------------------------------------------------------
-
-def _mirror_part(i: int) -> int:
-    name = KEYPOINTS[i]
-    swapped = {"l_": "r_", "r_": "l_"}.get(name[:2], "") + name[2:] if name[:2] in ("l_", "r_") else name
-    return KEYPOINTS.index(swapped)
+PRECISIONS = ("fp32", "fp16", "bf16")
+BACKENDS = ("auto", "torch", "openvino")
 
 
-#: heatmap channel c of a mirrored image holds part HEATMAP_MIRROR[c] of the original (background fixed).
-HEATMAP_MIRROR: tuple[int, ...] = tuple(_mirror_part(i) for i in range(len(KEYPOINTS))) + (NUM_HEATMAPS - 1,)
+def resolve_backend(backend: str, device: str, prebuilt_model: bool = False) -> str:
+    """The backend ``backend`` means on ``device``: "auto" is openvino on CPU, torch on CUDA (and
+    torch for a prebuilt torch module). Raises ValueError for unknown names or openvino on CUDA."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    on_cpu = str(device).split(":")[0] == "cpu"
+    if backend == "auto":
+        return "openvino" if on_cpu and not prebuilt_model else "torch"
+    if backend == "openvino" and not on_cpu:
+        raise ValueError(f"the openvino backend runs on the CPU only, got device {device!r}; "
+                         f"use backend 'torch' (or 'auto') for CUDA")
+    if backend == "openvino" and prebuilt_model:
+        raise ValueError("a prebuilt torch model runs on the torch backend; use backend 'torch' or 'auto'")
+    return backend
 
-
-def _paf_mirror() -> tuple[np.ndarray, np.ndarray]:
-    """(src channel, sign) per destination PAF channel for mirroring a PAF stack back."""
-    src = np.zeros(2 * len(LIMBS), np.int64)
-    sign = np.ones(2 * len(LIMBS), np.float32)
-    for k, (a, b) in enumerate(LIMBS):
-        ma, mb = HEATMAP_MIRROR[a], HEATMAP_MIRROR[b]
-        if (ma, mb) not in LIMBS:
-            raise AssertionError(f"limb {LIMBS[k]} has no mirror limb {(ma, mb)} in skeleton.LIMBS")
-        mk = LIMBS.index((ma, mb))
-        (dx, dy), (sx, sy) = PAF_CHANNELS[mk], PAF_CHANNELS[k]
-        src[dx], sign[dx] = sx, -1.0
-        src[dy] = sy
-    return src, sign
-
-
-PAF_MIRROR_SOURCE, PAF_MIRROR_SIGN = _paf_mirror()
-
-
-# ---- preprocessing (pure numpy/cv2: safe to run in CPU decode workers) -------------------------------
-
-@dataclass(frozen=True)
-class Placement:
-    """Where one image sits in a network input.
-
-    image_size:   (W, H) original pixels.  resized_size: (w, h) input pixels holding the image (top-left).
-    input_size:   (Wp, Hp) padded network input in pixels.  flipped: mirrored left-right before padding.
-    stride:       input pixels per map cell.  scale: the multi-scale factor this pass used.
-    """
-
-    image_size: tuple[int, int]
-    resized_size: tuple[int, int]
-    input_size: tuple[int, int]
-    flipped: bool
-    stride: int
-    scale: float = 1.0
-
-    @property
-    def valid_cells(self) -> tuple[int, int]:
-        """(columns, rows) of map cells overlapping the image."""
-        return math.ceil(self.resized_size[0] / self.stride), math.ceil(self.resized_size[1] / self.stride)
-
-    def cell_geometry(self) -> tuple[tuple[float, float], tuple[float, float]]:
-        """((sx, sy), (ox, oy)): cell (i, j) centre -> original pixel (j*sx + ox, i*sy + oy).
-
-        sx is negative for a flipped placement (cell columns then run right to left)."""
-        (W, H), (w, h), s = self.image_size, self.resized_size, self.stride
-        fx, fy = W / w, H / h
-        c = (s - 1) / 2.0
-        sy, oy = s * fy, (c + 0.5) * fy - 0.5
-        if self.flipped:  # x_in = w - 1 - (s*j + c)
-            return (-s * fx, sy), ((w - 1 - c + 0.5) * fx - 0.5, oy)
-        return (s * fx, sy), ((c + 0.5) * fx - 0.5, oy)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One network input: float32 [3, Hp, Wp] preprocessed pixels and its :class:`Placement`."""
-
-    input: np.ndarray
-    placement: Placement
-
-
-def _check_image(img: np.ndarray, index: int) -> None:
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        desc = f"{type(img).__name__} {getattr(img, 'dtype', '')} {getattr(img, 'shape', '')}"
-        raise ValueError(f"image {index} must be a HxWx3 uint8 BGR numpy array (as cv2.imread gives), got {desc}")
-    if img.shape[0] < 1 or img.shape[1] < 1:
-        raise ValueError(f"image {index} is empty (shape {img.shape})")
-
-
-def preprocess(images: Sequence[np.ndarray], prep: Preprocessing, *, scale: float = 1.0,
-               target_height: int | None = None, flip: bool = False) -> list[Prepared]:
-    """Resize, (flip), pad and normalise HxWx3 uint8 BGR images for a network with preprocessing ``prep``.
-
-    Flexible-size networks: height -> ``scale * (target_height or prep.target_height)`` pixels, aspect
-    kept, padded to a multiple of ``prep.stride``. Fixed-size networks (``prep.input_size``): letterboxed
-    top-left into the input; only ``scale == 1`` is allowed. Returns one :class:`Prepared` per image.
-    """
-    out = []
-    for idx, img in enumerate(images):
-        _check_image(img, idx)
-        H, W = img.shape[:2]
-        if prep.input_size is not None:
-            if scale != 1.0:
-                raise ValueError(f"this network has a fixed input size {prep.input_size}; multi-scale "
-                                 f"(scale {scale}) is not possible, use scales=(1.0,)")
-            f = min(prep.input_size[0] / W, prep.input_size[1] / H)
-            w, h = min(prep.input_size[0], max(1, round(W * f))), min(prep.input_size[1], max(1, round(H * f)))
-            Wp, Hp = prep.input_size
-        else:
-            f = scale * (target_height or prep.target_height) / H
-            w, h = max(1, round(W * f)), max(1, round(H * f))
-            Wp, Hp = math.ceil(w / prep.stride) * prep.stride, math.ceil(h / prep.stride) * prep.stride
-        resized = img if (w, h) == (W, H) else cv2.resize(
-            img, (w, h), interpolation=cv2.INTER_AREA if w < W else cv2.INTER_LINEAR)
-        if flip:
-            resized = resized[:, ::-1]
-        if prep.color == "RGB":
-            resized = resized[:, :, ::-1]
-        canvas = np.full((Hp, Wp, 3), prep.pad_value, np.float32)
-        canvas[:h, :w] = resized
-        canvas = (canvas - np.asarray(prep.mean, np.float32)) * np.float32(prep.scale)
-        out.append(Prepared(np.ascontiguousarray(canvas.transpose(2, 0, 1)),
-                            Placement((W, H), (w, h), (Wp, Hp), flip, prep.stride, scale)))
-    return out
-
-
-def prepare_passes(images: Sequence[np.ndarray], prep: Preprocessing, scales: Sequence[float] = (1.0,),
-                   flip: bool = False, target_height: int | None = None) -> list[list[Prepared]]:
-    """All passes for multi-scale/flip inference: ``[pass][image]``; passes are every scale unflipped,
-    then (if ``flip``) every scale flipped."""
-    passes = [(s, False) for s in scales] + ([(s, True) for s in scales] if flip else [])
-    return [preprocess(images, prep, scale=s, target_height=target_height, flip=fl) for s, fl in passes]
-
-
-# ---- resampling maps between cell grids ---------------------------------------------------------------
-
-def _interp_matrix(n_dst: int, n_src: int, dst_scale: float, dst_offset: float,
-                   src_scale: float, src_offset: float) -> np.ndarray:
-    """[n_dst, n_src] linear-interpolation weights: dst cell k samples src at (k*ds + do - so) / ss."""
-    u = (np.arange(n_dst) * dst_scale + dst_offset - src_offset) / src_scale
-    u = np.clip(u, 0, n_src - 1)
-    lo = np.floor(u).astype(np.int64)
-    hi = np.minimum(lo + 1, n_src - 1)
-    t = (u - lo).astype(np.float32)
-    m = np.zeros((n_dst, n_src), np.float32)
-    m[np.arange(n_dst), lo] += 1 - t
-    m[np.arange(n_dst), hi] += t
-    return m
-
-
-def resample(maps: np.ndarray, src: tuple[tuple[float, float], tuple[float, float]],
-             dst: tuple[tuple[float, float], tuple[float, float]], dst_shape: tuple[int, int]) -> np.ndarray:
-    """Resample [C, Hs, Ws] maps with cell geometry ``src`` ((sx, sy), (ox, oy)) onto a grid of
-    ``dst_shape`` (rows, cols) cells with geometry ``dst``; bilinear, edge values extend outward."""
-    (ssx, ssy), (sox, soy) = src
-    (dsx, dsy), (dox, doy) = dst
-    ry = _interp_matrix(dst_shape[0], maps.shape[1], dsy, doy, ssy, soy)
-    rx = _interp_matrix(dst_shape[1], maps.shape[2], dsx, dox, ssx, sox)
-    return np.einsum("ij,cjk,lk->cil", ry, maps, rx, optimize=True).astype(np.float32)
-
-
-def unflip(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Channel part of mirroring maps of a flipped image back (the spatial part is in the geometry):
-    swap left/right parts and limbs, negate PAF x components. Shapes [19, H, W], [38, H, W]."""
-    return heatmaps[list(HEATMAP_MIRROR)], pafs[PAF_MIRROR_SOURCE] * PAF_MIRROR_SIGN[:, None, None]
-
-
-# ---- the runner -----------------------------------------------------------------------------------------
 
 class PoseNetRunner:
     """A loaded network plus everything needed to turn images into :class:`PoseFields`.
 
-    precision: "fp32" (default; the only choice measured here), or "fp16"/"bf16" (CUDA autocast;
-    bf16 also works on CPU). channels_last defaults to True on CUDA. ``batch_size`` images of the same
-    input shape go through one forward; entries with ``batch_independent=False`` run one at a time.
-    ``model``: an already built network for entry ``model_name`` (then no weight files are read).
+    backend:     "auto" (openvino on CPU, torch on CUDA), "torch" or "openvino" (CPU only).
+    num_threads: math threads of this process's network (OpenVINO INFERENCE_NUM_THREADS /
+                 torch.set_num_threads); None: $OMP_NUM_THREADS if set (Ray sets it to an actor's
+                 CPUs), else the backend's default. A job passes its actor's CPUs.
+    precision:   "fp32" (default), "bf16" (CPU or CUDA), "fp16" (CUDA only).
+    channels_last: torch memory format (default True on CUDA). ``batch_size`` images of the same input
+    shape go through one forward; entries with ``batch_independent=False`` run one at a time.
+    ``model``: an already built torch network for entry ``model_name`` (then no weight files are read;
+    torch backend). ``cache_dir``: the openvino backend's conversion / compile cache (default: see
+    :func:`pipeline.models.openvino_backend.cache_root`).
     """
 
     def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 8, precision: str = "fp32",
                  channels_last: bool | None = None, scales: Sequence[float] = (1.0,), flip: bool = False,
-                 target_height: int | None = None, model_dir=None, model: torch.nn.Module | None = None):
+                 target_height: int | None = None, model_dir: str | os.PathLike | None = None, model=None,
+                 backend: str = "auto", num_threads: int | None = None,
+                 cache_dir: str | os.PathLike | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
-        if dev.type == "cpu" and precision == "fp16":
+        if str(device).split(":")[0] == "cpu" and precision == "fp16":
             raise ValueError("precision 'fp16' needs a CUDA device; on CPU use 'fp32' (or 'bf16')")
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive factors, got {scales!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 (or None for the default), got {num_threads}")
         self.entry = get(model_name)
         if self.entry.preprocessing.input_size is not None and tuple(scales) != (1.0,):
             raise ValueError(f"model {model_name!r} has a fixed input size; use scales=(1.0,)")
-        self.device = dev
+        self.backend = resolve_backend(backend, device, prebuilt_model=model is not None)
         self.precision = precision
-        self.channels_last = dev.type == "cuda" if channels_last is None else channels_last
         self.scales = tuple(float(s) for s in scales)
         self.flip = flip
         self.target_height = target_height
         self.batch_size = batch_size if self.entry.batch_independent else 1
-        self.model = (load_model(model_name, model_dir=model_dir, device=str(dev)) if model is None
-                      else model.to(dev).eval())
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        if self.backend == "torch":
+            from pipeline.models.torch_backend import TorchNetwork
+
+            self.network = TorchNetwork(self.entry, device, precision, channels_last, model_dir, model, num_threads)
+        else:
+            from pipeline.models.openvino_backend import OpenVINONetwork
+
+            self.network = OpenVINONetwork(self.entry, model_dir, num_threads, precision, cache_dir)
 
     def prepare(self, images: Sequence[np.ndarray]) -> list[list[Prepared]]:
-        """This runner's passes for ``images`` (see :func:`prepare_passes`); pure CPU work."""
-        return prepare_passes(images, self.entry.preprocessing, self.scales, self.flip, self.target_height)
+        """This runner's passes for ``images`` (the entry's ``preprocessing.prepare``, shape-bucketed);
+        pure numpy/cv2 work that may run elsewhere (decode workers)."""
+        return self.entry.preprocessing.prepare(images, self.scales, self.flip, self.target_height)
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[PoseFields]:
         """HxWx3 uint8 BGR images (any sizes) -> one :class:`PoseFields` per image, in order."""
         return self.infer_prepared(self.prepare(images))
 
-    @torch.inference_mode()
     def forward_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N, 3, H, W] preprocessed inputs -> float32 (heatmaps [N, 19, H/8, W/8], pafs [N, 38, ...])."""
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        dtype = PRECISIONS[self.precision]
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            heat, paf = self.model(x)
-        return heat.float().cpu().numpy(), paf.float().cpu().numpy()
+        return self.network(batch)
 
-    def _run_pass(self, prepared: list[Prepared]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _run_pass(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Maps cropped to each image's valid cells, grouping same-shape inputs into batches."""
         out: list = [None] * len(prepared)
         by_shape: dict[tuple[int, ...], list[int]] = {}
@@ -262,34 +117,9 @@ class PoseNetRunner:
                 chunk = idx[start:start + self.batch_size]
                 heat, paf = self.forward_batch(np.stack([prepared[i].input for i in chunk]))
                 for k, i in enumerate(chunk):
-                    cw, ch = prepared[i].placement.valid_cells
-                    out[i] = (heat[k, :, :ch, :cw], paf[k, :, :ch, :cw])
+                    out[i] = crop_to_image(heat[k], paf[k], prepared[i].placement)
         return out
 
-    def infer_prepared(self, passes: list[list[Prepared]]) -> list[PoseFields]:
+    def infer_prepared(self, passes: Sequence[Sequence[Prepared]]) -> list[PoseFields]:
         """Run precomputed passes (``[pass][image]``, e.g. from :meth:`prepare`) and average them."""
-        results = [self._run_pass(p) for p in passes]
-        fields = []
-        for i in range(len(passes[0]) if passes else 0):
-            placements = [p[i].placement for p in passes]
-            # reference grid: unflipped at scale 1 if present, else the first unflipped pass, else pass 0
-            ref_pass = min(range(len(passes)), key=lambda k: (placements[k].flipped, placements[k].scale != 1.0, k))
-            ref = dataclasses.replace(placements[ref_pass], flipped=False)
-            ref_geom = ref.cell_geometry()
-            shape = ref.valid_cells[::-1]
-            heat_sum = np.zeros((NUM_HEATMAPS,) + shape, np.float32)
-            paf_sum = np.zeros((len(PAF_MIRROR_SOURCE),) + shape, np.float32)
-            for k, pl in enumerate(placements):
-                heat, paf = results[k][i]
-                if pl.flipped:
-                    heat, paf = unflip(heat, paf)
-                geom = pl.cell_geometry()
-                if geom != ref_geom or heat.shape[1:] != shape:
-                    heat, paf = resample(heat, geom, ref_geom, shape), resample(paf, geom, ref_geom, shape)
-                heat_sum += heat
-                paf_sum += paf
-            n = float(len(passes))
-            fields.append(PoseFields(heatmaps=np.ascontiguousarray(heat_sum / n),
-                                     pafs=np.ascontiguousarray(paf_sum / n),
-                                     scale=ref_geom[0], offset=ref_geom[1], image_size=ref.image_size))
-        return fields
+        return average_passes(passes, [self._run_pass(p) for p in passes])

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from pipeline.models.loaders.openvino_ir import IRFormatError, IRGraph, read_ir
-from pipeline.models.registry import Preprocessing, WeightsEntry, WeightsFile, register
+from pipeline.models.catalog import OMZ_BIN_NAME, OMZ_XML_NAME
 from pipeline.skeleton import NUM_HEATMAPS, NUM_PAFS
 
 
@@ -262,32 +262,9 @@ def from_ir(graph: IRGraph, activation_quant: bool = True) -> LightweightOpenPos
     return net.eval()
 
 
-XML_NAME = "human-pose-estimation-0001.xml"
-BIN_NAME = "human-pose-estimation-0001.bin"
+XML_NAME, BIN_NAME = OMZ_XML_NAME, OMZ_BIN_NAME
 
 
 def build_omz(files: Mapping[str, bytes]) -> LightweightOpenPose:
     """Registry builder: file bytes by name -> the network, activation quantisation on."""
     return from_ir(read_ir(files[XML_NAME], files[BIN_NAME], source=XML_NAME))
-
-
-OMZ_LIGHTWEIGHT = register(WeightsEntry(
-    name="omz-lightweight",
-    architecture="lightweight_openpose",
-    folder="omz-human-pose-estimation-0001-int8",
-    files=(WeightsFile(BIN_NAME, "fc7e9dde0f4a34876cfbbd266388a59526a8c8c1bc9394ce4827b7a007d20f82"),
-           WeightsFile(XML_NAME, "c3a47de94906e6b3256eb16af7274141b2fc9f6c7889a02d96ef430b9bc321d3")),
-    builder=build_omz,
-    # Normalisation is inside the network: feed raw BGR 0-255; pad with the mean grey (128 -> ~0).
-    preprocessing=Preprocessing(color="BGR", mean=(0.0, 0.0, 0.0), scale=1.0, input_size=None,
-                                target_height=368, pad_value=128.0, stride=8),
-    license="Apache-2.0",
-    source_url="https://docs.openvino.ai/2023.3/omz_models_model_human_pose_estimation_0001.html "
-               "(files: https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1/"
-               "human-pose-estimation-0001/FP16-INT8/)",
-    published_ap=42.8,
-    ap_note="COCO keypoint AP of the FP32 model, Intel model card (this is the FP16-INT8 export)",
-    batch_independent=True,
-    metadata={"params_m": 4.1, "gflops_at_456x256": 15.4, "native_input_wh": (456, 256),
-              "ir_precision": "FP16-INT8"},
-))

@@ -1,6 +1,7 @@
 """Model directory, fsspec URIs and sha256 checks for weight files (real OMZ files from ../shared)."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import fsspec
@@ -18,7 +19,10 @@ def test_registry_lists_the_default_model():
     assert ENTRY in list_models()
     entry = get(ENTRY)
     assert entry.license == "Apache-2.0" and entry.published_ap == 42.8
-    assert model_id(ENTRY) == "omz-lightweight@fc7e9dde"
+    # model_id covers every weights file (issue 10: it used to hash only the first, "@fc7e9dde")
+    digest = hashlib.sha256("\n".join(f"{f.name} {f.sha256}" for f in sorted(entry.files, key=lambda f: f.name))
+                            .encode()).hexdigest()
+    assert len(entry.files) == 2 and model_id(ENTRY) == f"omz-lightweight@{digest[:8]}" == "omz-lightweight@17e2a784"
 
 
 def test_model_dir_comes_from_env_or_user_cache(monkeypatch):
