@@ -1,7 +1,9 @@
-"""The output tables (poses, frames, errors, tracks) as pyarrow schemas, loaded once from schemas/*.v1.json.
+"""The output tables (poses, frames, errors, tracks) and the internal shard_log as pyarrow schemas,
+loaded once from schemas/*.v1.json.
 
-Type strings in the JSON: "string", "int32", "int64", "float32", "float64",
-"timestamp[ms, tz=UTC]" and "fixed_size_list<float32>[N]".
+Type strings in the JSON: "string", "int32", "int64", "float32", "float64", "bool",
+"timestamp[ms, tz=UTC]" and "fixed_size_list<float32>[N]". Delta Lake stores fixed-size lists as
+plain lists and timestamps in microseconds (:func:`delta_schema`); the readers cast back.
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ import pyarrow as pa
 #: Where the schemas/*.v1.json files are: $POSEPIPE_SCHEMA_DIR, else pipeline/schemas (a link to the
 #: repository's schemas/ folder in a checkout; package data in a wheel).
 SCHEMA_DIR = Path(os.environ.get("POSEPIPE_SCHEMA_DIR", Path(__file__).resolve().parent / "schemas"))
+#: The user-facing tables, each a Delta table at ``<output>/<name>``.
 TABLES: tuple[str, ...] = ("poses", "frames", "errors", "tracks")
-#: Tables written under hive partitions ``source_id=<id>/`` (the column lives in the path, not the file).
-PARTITIONED: frozenset[str] = frozenset({"poses", "frames", "tracks"})
-PARTITION_KEY = "source_id"
+#: Internal tables, each a Delta table at ``<output>/_posepipe/<name>``.
+INTERNAL: tuple[str, ...] = ("shard_log",)
 
 _SCALARS = {
     "string": pa.string(), "int32": pa.int32(), "int64": pa.int64(),
@@ -45,8 +47,8 @@ def parse_type(text: str) -> pa.DataType:
 
 @functools.cache
 def _load(name: str) -> tuple[pa.Schema, int]:
-    if name not in TABLES:
-        raise KeyError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+    if name not in TABLES + INTERNAL:
+        raise KeyError(f"unknown table {name!r}; tables: {', '.join(TABLES + INTERNAL)}")
     path = SCHEMA_DIR / f"{name}.v1.json"
     try:
         spec = json.loads(path.read_text())
@@ -63,7 +65,7 @@ def _load(name: str) -> tuple[pa.Schema, int]:
 
 
 def schema(name: str) -> pa.Schema:
-    """The full pyarrow schema of table ``name`` (with the partition column)."""
+    """The pyarrow schema of table ``name`` (what the readers return)."""
     return _load(name)[0]
 
 
@@ -72,21 +74,41 @@ def version(name: str) -> int:
     return _load(name)[1]
 
 
-def file_schema(name: str) -> pa.Schema:
-    """Schema of the Parquet files of ``name``: the full schema minus the hive partition column."""
+def _delta_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(t.value_type)
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz=t.tz)
+    return t
+
+
+@functools.cache
+def delta_schema(name: str) -> pa.Schema:
+    """Schema of ``name`` as stored in Delta Lake: fixed-size lists as lists, timestamps in microseconds."""
     s = schema(name)
-    if name in PARTITIONED:
-        s = s.remove(s.get_field_index(PARTITION_KEY))
-    return s
+    return pa.schema([f.with_type(_delta_type(f.type)) for f in s], metadata=s.metadata)
+
+
+def to_delta(name: str, table: pa.Table) -> pa.Table:
+    """``table`` (of :func:`schema`) cast to :func:`delta_schema` for writing."""
+    return table.cast(delta_schema(name))
+
+
+def from_delta(name: str, table: pa.Table) -> pa.Table:
+    """A table read from Delta (any subset of the columns) cast back to :func:`schema` types."""
+    full = schema(name)
+    fields = [full.field(c) if c in full.names else table.schema.field(c) for c in table.column_names]
+    return table.cast(pa.schema(fields, metadata=full.metadata))
 
 
 def versions() -> dict[str, int]:
     """{table name: schema version} for every table (recorded in the job manifest)."""
-    return {t: version(t) for t in TABLES}
+    return {t: version(t) for t in TABLES + INTERNAL}
 
 
 def from_columns(name: str, columns: dict) -> pa.Table:
-    """A pyarrow Table of ``name`` built from {column: list/array}; every schema column must be given.
+    """A pyarrow Table of ``name`` built from {column: list/array}; every non-nullable column must be
+    given (nullable columns left out are all null).
 
     Fixed-size list columns accept a float32 numpy array [rows, N] (or a list of length-N rows).
     Raises ValueError naming the table and column on a missing column or a type mismatch.
@@ -94,11 +116,15 @@ def from_columns(name: str, columns: dict) -> pa.Table:
     import numpy as np
 
     s = schema(name)
-    missing = [f.name for f in s if f.name not in columns]
+    missing = [f.name for f in s if f.name not in columns and not f.nullable]
     if missing:
         raise ValueError(f"table {name}: missing columns {missing}")
+    rows = len(next(iter(columns.values()))) if columns else 0
     arrays = []
     for f in s:
+        if f.name not in columns:
+            arrays.append(pa.nulls(rows, f.type))
+            continue
         value = columns[f.name]
         if pa.types.is_fixed_size_list(f.type) and isinstance(value, np.ndarray):
             flat = pa.array(np.ascontiguousarray(value, dtype=np.float32).reshape(-1))

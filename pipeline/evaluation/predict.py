@@ -1,8 +1,6 @@
 """Run a registered network + the PAF parser over the images of a COCO annotation file."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 
@@ -27,9 +25,11 @@ def predict_coco(model_name: str, annotations: CocoJson, configs: Sequence = (),
     :class:`pipeline.parsing.ParseConfig` in ``configs`` (default: ``ParseConfig()``, greedy)
     parses the same maps. Images are read (local path or fsspec URI) and decoded as the job does
     from ``image_dir`` (default: the annotation file's folder) joined with ``images[].file_name``;
-    ``source_uri`` is that path.
+    ``source_uri`` is that path. ``config_id`` is the one a ``posepipe run`` job with the same
+    model, scales, flip and parse settings writes (:meth:`pipeline.job.spec.JobSpec.config_id`).
     """
-    from pipeline.job.stages import decode_image
+    from pipeline.job.decode import decode_image
+    from pipeline.job.spec import build_spec
     from pipeline.models import model_id
     from pipeline.models.inference import PoseNetRunner
     from pipeline.parsing import ParseConfig, parse
@@ -51,8 +51,10 @@ def predict_coco(model_name: str, annotations: CocoJson, configs: Sequence = (),
                 out += [(uri, found.keypoints[p], float(found.scores[p])) for p in range(len(found))]
     frames = []
     for out, cfg in zip(people, configs):
-        settings = {"scales": list(runner.scales), "flip": flip, "parse": cfg.to_dict()}
-        config_id = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+        config_id = build_spec({
+            "input": uris, "output": "memory://predict_coco",  # the job that would label these; nothing is written
+            "model": model_name, "device": "cpu", "scales": list(runner.scales), "flip": flip,
+            "parse": cfg.to_dict()}, source="predict_coco").config_id()
         kps = np.stack([k for _, k, _ in out]) if out else np.zeros((0, 18, 3), np.float32)
         frames.append(poses_frame([u for u, _, _ in out], kps, [s for _, _, s in out],
                                   model_id=model_id(model_name), config_id=config_id, shard_id="evaluation"))

@@ -1,42 +1,37 @@
-"""Run a JobSpec on Ray: list -> shard -> (decode task -> network actor -> assemble+write task) -> manifest.
+"""Run a JobSpec on Ray: open output -> list -> plan -> run shards (+ per-video tracking) -> summary.
 
-Ray core, three stages chained by object refs so the driver never touches pixels or maps:
-a CPU task decodes a shard, one of ``pool_size`` network actors (1 GPU each when the cluster
-has GPUs, else CPU) runs the network and finds limb candidates, a CPU task assembles people and
-writes the shard's Parquet files and marker. At most ``max_in_flight`` shards are between decode
-and write at once, which bounds memory. Failed tasks are retried by Ray (worker crashes), dead
-actors are restarted; a shard that still fails is retried ``shard_retries`` more times and then
-recorded in ``errors`` while the job goes on.
+Ray core, three stages chained by object refs so the driver never touches pixels or maps: a CPU
+task decodes a shard, one of ``pool_size`` network actors (1 GPU each when the cluster has GPUs,
+else CPU) runs the network and finds limb candidates, a CPU task assembles people and commits the
+shard's rows to the Delta tables (pipeline.job.sink). Finished work is whatever the shard_log
+says is done, so a re-run, a killed run or a second driver never duplicates or loses rows.
 """
 from __future__ import annotations
 
-import hashlib
+import fnmatch
 import os
 import time
-from collections import deque
 from typing import Any, Callable, TextIO
 
 import ray
 
-from pipeline.job import manifest as mf
-from pipeline.job.listing import list_sources
-from pipeline.job.progress import JobSummary, Progress
-from pipeline.job.records import ErrorRecord, Shard, ShardResult
-from pipeline.job.shards import plan
-from pipeline.job.spec import JobSpec
-from pipeline.job.stages import (NetworkStage, WriteContext, assemble_and_write, decode_shard, default_preparer,
-                                 write_errors)
-from pipeline.storage import filesystem
 from pipeline import tables
+from pipeline.job.decode import decode_shard
+from pipeline.job.listing import list_sources
+from pipeline.job.pool import ActorPool
+from pipeline.job.progress import JobSummary, Progress
+from pipeline.job.records import Shard
+from pipeline.job.rows import RowContext, errors_table
+from pipeline.job.shard_runner import ShardRunner, Stages, failed_shard_errors, unwrap
+from pipeline.job.shards import plan
+from pipeline.job.sink import DeltaSink, OutputAccessError, OutputConflictError, quote
+from pipeline.job.spec import JobSpec
+from pipeline.job.stages import NetworkStage, assemble_and_commit, default_preparer
+from pipeline.job.summary import quality_from_log, totals_from_log
+from pipeline.job.track_task import stale_videos, track_source, tracks_summary
 
-# A crashed network actor is not restarted by Ray (a restart lands wherever Ray finds room, which
-# after a node loss can take the last CPUs that decode/write tasks need); the driver replaces it,
-# or shrinks the pool when the smaller cluster has no room, and retries its shards (see failed()).
-ACTOR_RESTARTS = 0
-ACTOR_TASK_RETRIES = 0
-TASK_RETRIES = 3        # decode / write tasks whose worker process died
+TASK_RETRIES = 3        # decode / commit tasks whose worker process died
 REGROW_AFTER_S = 60.0   # longer than Ray takes to mark a lost node dead (its resources leave the view)
-MANIFEST_EVERY_S = 30.0  # the manifest's shard statuses are refreshed this often during a run
 
 
 class JobError(RuntimeError):
@@ -49,8 +44,13 @@ def _decode_task(shard, storage_options, prepare):
 
 
 @ray.remote(max_retries=TASK_RETRIES)
-def _write_task(cands, ctx):
-    return assemble_and_write(cands, ctx)
+def _commit_task(cands, sink, ctx, parse_config):
+    return assemble_and_commit(cands, sink, ctx, parse_config)
+
+
+@ray.remote(max_retries=TASK_RETRIES)
+def _track_task(sink, source, ctx, track_config):
+    return track_source(sink, source, ctx, track_config)
 
 
 @ray.remote(max_retries=TASK_RETRIES)
@@ -94,8 +94,7 @@ def _resources(spec: JobSpec) -> dict[str, Any]:
     """device, pool_size, cpus_per_actor, num_gpus and max_in_flight for this Ray cluster.
 
     GPU: one actor per GPU (1 CPU each). CPU: actors of 2 CPUs (1 on machines under 4 CPUs) filling
-    the CPUs but a quarter (at least 1) kept for the decode/assemble tasks -- several small actors
-    beat one many-threaded one, and oversubscribed math threads are very slow on a busy machine.
+    the CPUs but a quarter (at least 1) kept for the decode/commit tasks.
     """
     res = ray.cluster_resources()
     gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
@@ -108,30 +107,10 @@ def _resources(spec: JobSpec) -> dict[str, Any]:
     else:
         cpus_per_actor = spec.cpus_per_actor or (2.0 if cpus >= 4 else 1.0)
         pool = spec.pool_size or max(1, int((cpus - max(1, cpus // 4)) // cpus_per_actor))
-    if pool * cpus_per_actor >= cpus:  # always leave a CPU for decode/assemble tasks
+    if pool * cpus_per_actor >= cpus:  # always leave a CPU for decode/commit tasks
         cpus_per_actor = max(0.5, (cpus - 1) / pool) if cpus > 1 else 0.5 / pool
     return {"device": device, "pool_size": pool, "cpus_per_actor": cpus_per_actor,
             "num_gpus": 1 if device == "cuda" else 0, "max_in_flight": spec.max_in_flight or 2 * pool + 2}
-
-
-def _quality(output: str, storage_options: dict) -> dict:
-    """Label-free quality figures of everything in ``output`` (see pipeline.evaluation.quality_summary)."""
-    from pipeline.evaluation.quality import quality_summary
-    from pipeline.job.read import read_frames, read_poses
-
-    poses = read_poses(output, columns=["source_uri", "frame_index", "score", "keypoints"],
-                       storage_options=storage_options)
-    frames = read_frames(output, columns=["source_uri", "frame_index", "num_people"], storage_options=storage_options)
-    return quality_summary(poses, frames)
-
-
-def _room_for_replica(pool: int, res: dict[str, Any]) -> bool:
-    """Whether the cluster as it is now fits ``pool`` network actors and still leaves at least one
-    CPU for decode/write tasks (False after the cluster lost a node it was sized for)."""
-    total = ray.cluster_resources()
-    if res["num_gpus"]:
-        return pool <= total.get("GPU", 0)
-    return pool * res["cpus_per_actor"] + 1 <= total.get("CPU", 0)
 
 
 def _model_id(spec: JobSpec) -> str:
@@ -140,212 +119,204 @@ def _model_id(spec: JobSpec) -> str:
     return model_id(spec.model)
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    """The user-level exception inside a RayTaskError; other errors (actor death, ...) as they are."""
-    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(getattr(exc, "cause", None), BaseException):
-        return exc.cause
-    return exc
+def _track_config(spec: JobSpec):
+    return spec.track_config() if hasattr(spec, "track_config") else None
 
 
-class _InFlight:
-    """One shard between decode and write: its refs per stage, the actor it was given to, its
-    attempt number and whether it runs alone (suspected of crashing its actor)."""
+def _open_output(sink: DeltaSink, ctx: RowContext) -> None:
+    try:
+        sink.open(ctx.model_id, ctx.config_id)
+    except (OutputAccessError, OutputConflictError) as exc:
+        raise JobError(str(exc)) from exc
 
-    def __init__(self, shard: Shard, refs: dict, actor, attempt: int, alone: bool):
-        self.shard, self.refs, self.actor, self.attempt, self.alone = shard, refs, actor, attempt, alone
 
-    def failure(self) -> tuple[str, BaseException]:
-        """(stage, exception) of the first stage that failed."""
-        for stage in ("decode", "network", "write"):
-            try:
-                ray.get(self.refs[stage], timeout=0)
-            except Exception as exc:  # noqa: BLE001
-                return stage, _unwrap(exc)
-        return "write", RuntimeError("unknown failure")
+def _within_inputs(uri: str, inputs: tuple[str, ...]) -> bool:
+    """Whether ``uri`` is one of the job's inputs or under one of its folders / globs."""
+    for item in inputs:
+        root = item.rstrip("/")
+        if uri == item or uri.startswith(root + "/") or fnmatch.fnmatchcase(uri, item):
+            return True
+    return False
+
+
+def _prune_removed(sink: DeltaSink, spec: JobSpec, sources: list, listing_ok: bool) -> int:
+    """Delete the rows of inputs that were labelled before but are gone from the job's inputs (only
+    after a listing without errors, so an unreachable folder never wipes its labels)."""
+    if not listing_ok:
+        return 0
+    listed = {s.uri for s in sources}
+    log = sink.shard_log(["source_uri"]).column("source_uri").to_pylist()
+    gone = sorted({u for u in log if u not in listed and _within_inputs(u, spec.input)})
+    for i in range(0, len(gone), 500):
+        chunk = ", ".join(quote(u) for u in gone[i:i + 500])
+        for name, column in (("poses", "source_uri"), ("frames", "source_uri"), ("tracks", "source_uri"),
+                             ("errors", "input"), ("shard_log", "source_uri")):
+            sink.delete(name, f"{column} IN ({chunk})")
+    return len(gone)
 
 
 def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, model_id: str | None = None,
             stream: TextIO | None = None) -> JobSummary:
-    """Run ``spec`` to completion and return its summary (also stored in the manifest).
+    """Run ``spec`` to completion and return its summary (also written to ``_manifest.json``).
 
-    runner_factory / model_id replace the registry network (tests use a stand-in that renders known
-    skeletons); by default the runner is pipeline.models.inference.PoseNetRunner(spec.model, ...).
+    runner_factory / model_id replace the registry network (tests and benchmarks use
+    pipeline.testing.RenderedRunner); by default the runner is pipeline.models.inference.PoseNetRunner.
     Raises JobError when the job cannot start; per-input and per-shard failures go to ``errors``.
     """
     t_start = time.monotonic()
-    model_id = model_id or _model_id(spec)
-    config_id = spec.config_id()
-    parse_config = spec.parse_config()
-    so = dict(spec.storage_options)
-    summary = JobSummary(output=spec.output)
-    progress = Progress(summary, stream, enabled=spec.progress)
-
-    try:
-        mf.check_output(spec.output, model_id, config_id, so)
-    except (mf.OutputAccessError, mf.OutputConflictError) as exc:
-        raise JobError(str(exc)) from exc
-    sources, list_errors = list_sources(spec.input, so)
+    ctx = RowContext(model_id or _model_id(spec), spec.config_id())
+    sink = DeltaSink(spec.output, spec.storage_options)
+    _open_output(sink, ctx)
+    sources, list_errors = list_sources(spec.input, spec.storage_options)
     if not sources and list_errors and not any(e.error_type == "UnsupportedMediaError" for e in list_errors):
         raise JobError("no input could be listed:\n  " + "\n  ".join(e.message for e in list_errors))
     started_ray = _start_ray(spec)
     try:
         shards, plan_errors = plan(sources, images_per_shard=spec.images_per_shard,
                                    frames_per_shard=spec.frames_per_shard, frame_step=spec.frame_step,
-                                   model_id=model_id, config_id=config_id, storage_options=so, map_fn=_ray_map)
-        fs, _ = filesystem(spec.output, so)
-        job_errors = list_errors + plan_errors
-        write_errors(fs, spec.output, "listing-" + hashlib.sha256("\0".join(spec.input).encode()).hexdigest()[:16],
-                     job_errors)
-        done = mf.finished_shards(spec.output, so)
-        todo = [s for s in shards if s.shard_id not in done]
-        summary.shards_total, summary.shards_skipped = len(shards), len(shards) - len(todo)
-        summary.errors = len(job_errors)
-        for s in shards:
-            if s.shard_id in done:
-                m = done[s.shard_id]
-                summary.frames += m["frames"]
-                summary.people += m["people"]
-                summary.errors += m["errors"]
-        base_manifest = {
-            "job": "posepipe run", "spec": spec.to_dict(), "model_id": model_id, "config_id": config_id,
-            "schema_versions": tables.versions(),
-            "tables": {t: f"{spec.output.rstrip('/')}/{t}" for t in tables.TABLES},
-        }
-        status: dict[str, str] = {s.shard_id: ("done" if s.shard_id in done else "pending") for s in shards}
-
-        def manifest_body():
-            return {**base_manifest, "summary": summary.to_dict(),
-                    "shards": [{"shard_id": s.shard_id, "kind": s.kind, "status": status[s.shard_id],
-                                "sources": [x.uri for x in s.sources],
-                                "frames": None if s.frames is None else [s.frames.start, s.frames.stop, s.frames.step]}
-                               for s in shards]}
-
-        mf.write_manifest(spec.output, manifest_body(), so)
-        if todo:
-            _run_shards(spec, todo, runner_factory, parse_config,
-                        WriteContext(spec.output, model_id, config_id, parse_config, so),
-                        summary, status, progress, lambda: mf.write_manifest(spec.output, manifest_body(), so))
-        if spec.tracking:
-            from pipeline.job.tracking import track_videos
-
-            summary.errors += track_videos(spec.output, shards, status, so)
-        summary.quality = _quality(spec.output, so)
-        summary.elapsed_s = time.monotonic() - t_start
-        summary.frames_per_s = summary.frames_this_run / summary.elapsed_s if summary.elapsed_s else 0.0
-        summary.status = "complete_with_errors" if summary.errors or summary.shards_failed else "complete"
-        mf.write_manifest(spec.output, manifest_body(), so)
-        progress.close()
-        return summary
+                                   model_id=ctx.model_id, config_id=ctx.config_id,
+                                   storage_options=spec.storage_options, map_fn=_ray_map)
+        sink.replace("errors", errors_table(list_errors + plan_errors), "stage = 'list'")
+        summary = JobSummary(output=spec.output)
+        _run(spec, sink, ctx, shards, runner_factory, summary, Progress(summary, stream, enabled=spec.progress))
+        summary.pruned_sources = _prune_removed(sink, spec, sources, listing_ok=not list_errors)
+        return _finish(spec, sink, ctx, summary, t_start, len(list_errors) + len(plan_errors))
     finally:
         if started_ray:
             ray.shutdown()
 
 
-def _run_shards(spec: JobSpec, todo: list[Shard], runner_factory, parse_config, ctx: WriteContext,
-                summary: JobSummary, status: dict[str, str], progress: Progress,
-                checkpoint: Callable[[], None]) -> None:
-    """Push ``todo`` through decode -> network -> assemble+write, updating summary/status as shards end;
-    ``checkpoint()`` (rewrite the manifest) runs every MANIFEST_EVERY_S seconds."""
+def _run(spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard], runner_factory,
+         summary: JobSummary, progress: Progress) -> None:
+    """Run the shards the shard_log does not list as done, then track the videos that need it."""
+    done = sink.done_shards()
+    todo = [s for s in shards if s.shard_id not in done]
+    summary.shards_total, summary.shards_skipped = len(shards), len(shards) - len(todo)
+    tracker = _VideoTracker(spec, sink, ctx, shards)
+    if todo:
+        _run_shards(spec, sink, ctx, todo, runner_factory, summary, progress, tracker)
+    tracker.track_stale()
+    tracker.wait()
+    progress.close()
+
+
+class _VideoTracker:
+    """Starts a video's tracking task once all of its shards are committed (here or earlier)."""
+
+    def __init__(self, spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard]):
+        self.enabled, self.sink, self.ctx, self.config = spec.tracking, sink, ctx, _track_config(spec)
+        self.videos: dict[str, tuple[Any, list[str]]] = {}
+        for s in shards:
+            if s.kind == "video":
+                self.videos.setdefault(s.sources[0].uri, (s.sources[0], []))[1].append(s.shard_id)
+        self.left = {uri: set(ids) for uri, (_, ids) in self.videos.items()}
+        self.refs: list = []
+
+    def shard_done(self, shard: Shard) -> None:
+        if self.enabled and shard.kind == "video":
+            uri = shard.sources[0].uri
+            self.left[uri].discard(shard.shard_id)
+            if not self.left[uri]:
+                self.refs.append(_track_task.remote(self.sink, self.videos[uri][0], self.ctx, self.config))
+
+    def track_stale(self) -> None:
+        """Track the videos whose tracking is missing or older than their newest shard (not in flight)."""
+        if not self.enabled or not self.videos:
+            return
+        if self.refs:
+            ray.wait(self.refs, num_returns=len(self.refs), timeout=None)
+        for src in stale_videos(self.sink.shard_log(), self.videos):
+            self.refs.append(_track_task.remote(self.sink, src, self.ctx, self.config))
+
+    def wait(self) -> None:
+        for ref in self.refs:
+            try:
+                ray.get(ref)
+            except Exception:  # noqa: BLE001 - recorded as a retryable errors row by the task
+                pass
+
+
+def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shard], runner_factory,
+                summary: JobSummary, progress: Progress, tracker: _VideoTracker) -> None:
     res = _resources(spec)
+    pool = _network_pool(spec, res, runner_factory, ctx)
+    parse_config, options = spec.parse_config(), dict(spec.storage_options)
+    # Preprocessing runs in the CPU decode tasks for registry networks; a custom runner gets raw images.
+    prepare = default_preparer(spec.model, spec.scales, spec.flip) if runner_factory is None else None
+
+    def record_failed(shard, stage, exc, attempts):
+        try:
+            sink.replace("errors", errors_table(failed_shard_errors(shard, stage, exc, attempts)),
+                         sink_predicate(shard))
+        except Exception as write_exc:  # noqa: BLE001 - e.g. the disk is full: say so, go on
+            summary.unrecorded_errors += 1
+            summary.last_write_error = f"{type(write_exc).__name__}: {write_exc}"
+
+    stages = Stages(
+        decode=lambda shard: _decode_task.remote(shard, options, prepare),
+        network=lambda actor, decoded: actor.run.remote(decoded),
+        commit=lambda cands: _commit_task.remote(cands, sink, ctx, parse_config),
+        failed=record_failed, done=sink.done_shards, track=tracker.shard_done)
+    runner = ShardRunner(stages, pool, res["max_in_flight"], spec.shard_retries,
+                         on_result=summary.add_result, on_failed=summary.add_failed, tick=progress.update)
+    try:
+        runner.run(todo)
+    finally:
+        pool.close()
+
+
+def sink_predicate(shard: Shard) -> str:
+    """The errors-table predicate of ``shard`` (its sources, its frame interval for a video)."""
+    from pipeline.job.rows import shard_predicates
+
+    return shard_predicates(shard)["errors"]
+
+
+def _network_pool(spec: JobSpec, res: dict[str, Any], runner_factory, ctx: RowContext) -> ActorPool:
+    """The network actors, started and loaded (JobError naming the model when loading fails)."""
     runner_kwargs = {"model_name": spec.model, "device": res["device"], "batch_size": spec.batch_size,
                      "precision": spec.precision, "scales": tuple(spec.scales), "flip": spec.flip,
                      "model_dir": spec.model_dir}
-    actor_opts = {"num_cpus": res["cpus_per_actor"], "num_gpus": res["num_gpus"],
-                  "max_restarts": ACTOR_RESTARTS, "max_task_retries": ACTOR_TASK_RETRIES}
+    actor_opts = {"num_cpus": res["cpus_per_actor"], "num_gpus": res["num_gpus"], "max_restarts": 0,
+                  "max_task_retries": 0}
 
-    def new_actor():
-        return NetworkActor.options(**actor_opts).remote(runner_factory, runner_kwargs, parse_config)
+    def room(n: int) -> bool:
+        total = ray.cluster_resources()
+        if res["num_gpus"]:
+            return n <= total.get("GPU", 0)
+        return n * res["cpus_per_actor"] + 1 <= total.get("CPU", 0)
 
-    actors = [new_actor() for _ in range(res["pool_size"])]
+    pool = ActorPool(lambda: NetworkActor.options(**actor_opts).remote(runner_factory, runner_kwargs,
+                                                                       spec.parse_config()),
+                     res["pool_size"], room, ray.kill, REGROW_AFTER_S)
     try:
-        ray.get([a.ready.remote() for a in actors])
+        ray.get([a.ready.remote() for a in pool.actors])
     except Exception as exc:  # noqa: BLE001
-        raise JobError(f"the network {spec.model!r} could not be loaded: {_unwrap(exc)}") from exc
-    so = dict(spec.storage_options)
-    # Preprocessing runs in the CPU decode tasks for registry networks; a custom runner gets raw images.
-    prepare = default_preparer(spec.model, spec.scales, spec.flip) if runner_factory is None else None
-    # (shard, attempt, alone): a shard whose network actor died is retried alone (nothing else in
-    # flight), because a crash also fails the innocent calls queued on that actor; only a failure
-    # while alone (or a plain exception) counts as an attempt of that shard.
-    queue: deque[tuple[Shard, int, bool]] = deque((s, 1, False) for s in todo)
-    regrow_at = [0.0]  # when the pool may grow back after losing an actor (monotonic seconds)
-    in_flight: dict[Any, _InFlight] = {}
-
-    def submit(shard: Shard, attempt: int, alone: bool) -> None:
-        busy = [sum(j.actor is a for j in in_flight.values()) for a in actors]
-        actor = actors[busy.index(min(busy))]  # the least loaded replica
-        d = _decode_task.remote(shard, so, prepare)
-        n = actor.run.remote(d)
-        w = _write_task.remote(n, ctx)
-        in_flight[w] = _InFlight(shard, {"decode": d, "network": n, "write": w}, actor, attempt, alone)
-
-    def failed(job: _InFlight) -> None:
-        stage, exc = job.failure()
-        died = isinstance(exc, ray.exceptions.RayActorError)
-        if died and any(job.actor is a for a in actors):  # drop the dead (or dying) replica once
-            # Shrink the pool now and grow it back only once the cluster's resources are known again:
-            # the error can arrive before Ray marks a lost node dead, and a replacement placed on the
-            # surviving nodes could take the last CPUs that decode/write tasks need.
-            actors.remove(job.actor)
-            ray.kill(job.actor)
-            if actors:
-                regrow_at[0] = time.monotonic() + REGROW_AFTER_S
-            else:
-                actors.append(new_actor())
-        if died and not job.alone:
-            queue.appendleft((job.shard, job.attempt, True))
-        elif job.attempt <= spec.shard_retries:
-            queue.append((job.shard, job.attempt + 1, job.alone))
-        else:
-            _record_failed_shard(ctx, job.shard, stage, exc, job.attempt)
-            status[job.shard.shard_id] = "failed"
-            summary.shards_failed += 1
-            summary.errors += len(job.shard.sources)
-
-    last_checkpoint = time.monotonic()
-    try:
-        while queue or in_flight:
-            while queue and len(in_flight) < res["max_in_flight"]:
-                if in_flight and (queue[0][2] or any(j.alone for j in in_flight.values())):
-                    break  # a suspect runs alone
-                submit(*queue.popleft())
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
-            for ref in ready:
-                job = in_flight.pop(ref)
-                try:
-                    result: ShardResult = ray.get(ref)
-                except Exception:  # noqa: BLE001
-                    failed(job)
-                    continue
-                status[job.shard.shard_id] = "done"
-                summary.shards_done += 1
-                summary.frames += result.frames
-                summary.frames_this_run += result.frames
-                summary.people += result.people
-                summary.errors += result.errors
-                for k, v in (("decode", result.decode_seconds), ("network", result.network_seconds),
-                             ("parse", result.parse_seconds), ("write", result.write_seconds)):
-                    summary.stage_seconds[k] += v
-            if (len(actors) < res["pool_size"] and time.monotonic() >= regrow_at[0]
-                    and _room_for_replica(len(actors) + 1, res)):
-                actors.append(new_actor())
-            progress.update()
-            if time.monotonic() - last_checkpoint > MANIFEST_EVERY_S:
-                checkpoint()
-                last_checkpoint = time.monotonic()
-    finally:
-        for a in actors:
-            ray.kill(a)
+        pool.close()
+        raise JobError(f"the network {spec.model!r} could not be loaded: {unwrap(exc)}") from exc
+    return pool
 
 
-def _record_failed_shard(ctx: WriteContext, shard: Shard, stage: str, exc: BaseException, attempts: int) -> None:
-    """Write one errors row per source of a shard that failed ``attempts`` times at ``stage``."""
-    what = f"frames {shard.frames.start}..{shard.frames.stop - 1} " if shard.frames is not None else ""
-    rows = [ErrorRecord(
-        input=src.uri, stage=stage, error_type=type(exc).__name__,
-        message=(f"{src.uri}: {what}failed in the {stage} stage {attempts} times ({type(exc).__name__}: "
-                 f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}); the rest of the job "
-                 "went on; run the job again to retry this shard"),
-        shard_id=shard.shard_id, attempts=attempts) for src in shard.sources]
-    fs, _ = filesystem(ctx.output, ctx.storage_options)
-    write_errors(fs, ctx.output, f"part-{shard.shard_id}", rows)
+def _finish(spec: JobSpec, sink: DeltaSink, ctx: RowContext, summary: JobSummary, t_start: float,
+            job_errors: int) -> JobSummary:
+    """Totals and quality from the shard_log, the manifest (summary only), optional compaction."""
+    log = sink.shard_log()
+    totals = totals_from_log(log)
+    summary.frames, summary.people = totals["frames"], totals["people"]
+    summary.errors = totals["errors"] + job_errors + summary.shards_failed_sources
+    summary.pending = totals["pending"] + summary.shards_failed_sources
+    summary.quality = quality_from_log(log)
+    summary.tracking = tracks_summary(log)
+    summary.elapsed_s = time.monotonic() - t_start
+    summary.frames_per_s = summary.frames_this_run / summary.elapsed_s if summary.elapsed_s else 0.0
+    summary.status = ("incomplete" if summary.pending or summary.unrecorded_errors else
+                      "complete_with_errors" if summary.errors else "complete")
+    if getattr(spec, "compact", False):
+        from pipeline.job.maintenance import compact
+
+        compact(sink)
+    sink.write_manifest({
+        "job": "posepipe run", "spec": spec.to_dict(), "model_id": ctx.model_id, "config_id": ctx.config_id,
+        "schema_versions": tables.versions(), "tables": {t: sink.uri(t) for t in tables.TABLES},
+        "summary": summary.to_dict()})
+    return summary

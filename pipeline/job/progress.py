@@ -9,24 +9,51 @@ from typing import TextIO
 
 @dataclass
 class JobSummary:
-    """Totals of one run. frames/people/errors count every finished shard, skipped ones included;
-    frames_per_s counts only frames processed in this run; stage_seconds sums worker time per stage."""
+    """Totals of one run. frames/people/errors/pending count everything committed in the output
+    (from the shard_log, skipped shards included); frames_per_s counts only frames processed in
+    this run; stage_seconds sums worker time per stage. pending: inputs left to retry (retryable
+    errors and failed shards) -- the next run does them. status: "complete", "complete_with_errors"
+    (content errors only), "incomplete" (something is pending) or "running"."""
 
     output: str
-    status: str = "running"  # "complete" | "complete_with_errors" | "running"
+    status: str = "running"
     shards_total: int = 0
     shards_skipped: int = 0
     shards_done: int = 0
     shards_failed: int = 0
+    shards_failed_sources: int = 0
     frames: int = 0
     people: int = 0
     errors: int = 0
+    pending: int = 0
+    pruned_sources: int = 0
+    unrecorded_errors: int = 0
+    last_write_error: str | None = None
     frames_this_run: int = 0
+    people_this_run: int = 0
+    errors_this_run: int = 0
     elapsed_s: float = 0.0
     frames_per_s: float = 0.0
     stage_seconds: dict = field(default_factory=lambda: {"decode": 0.0, "network": 0.0, "parse": 0.0, "write": 0.0})
-    #: pipeline.evaluation.quality_summary of the whole output (people per frame, scores, empty frames)
+    #: label-free quality figures (pipeline.job.summary.quality_from_log)
     quality: dict | None = None
+    #: {"videos_tracked", "tracks"}
+    tracking: dict | None = None
+
+    def add_result(self, shard, result) -> None:
+        """Count a committed shard (a pipeline.job.records.ShardResult)."""
+        self.shards_done += 1
+        self.frames_this_run += result.frames
+        self.people_this_run += result.people
+        self.errors_this_run += result.errors
+        for k, v in result.seconds.items():
+            self.stage_seconds[k] = self.stage_seconds.get(k, 0.0) + v
+
+    def add_failed(self, shard) -> None:
+        """Count a shard that gave up (its sources are pending)."""
+        self.shards_failed += 1
+        self.shards_failed_sources += len(shard.sources)
+        self.errors_this_run += len(shard.sources)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +87,8 @@ class Progress:
         run_done = s.shards_done + s.shards_failed
         left = s.shards_total - done
         eta = "--:--:--" if run_done == 0 else _clock(elapsed / run_done * left)
-        return (f"[posepipe] shards {done}/{s.shards_total} | {fps:.1f} frames/s | {s.people} people | "
-                f"{s.errors} errors | ETA {eta}")
+        return (f"[posepipe] shards {done}/{s.shards_total} | {fps:.1f} frames/s | {s.people_this_run} people | "
+                f"{s.errors_this_run} errors | ETA {eta}")
 
     def update(self, force: bool = False) -> None:
         if not self.enabled:

@@ -1,47 +1,42 @@
-"""Read the job's tables back as pandas DataFrames (pyarrow.dataset; filters pushed down to Parquet)."""
+"""Read the job's tables back as pandas DataFrames, from the committed Delta snapshot.
+
+Filters and columns are pushed down: data files whose min/max statistics cannot match the filter
+are not opened, nor row groups inside the others. The same tables are plain Delta Lake tables:
+``duckdb.sql("select * from delta_scan('out/x/poses')")`` or ``polars.read_delta('out/x/poses')``.
+"""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from pipeline import tables
 from pipeline.skeleton import NUM_KEYPOINTS
-from pipeline.storage import absolute_uri, filesystem, join
-
-
-def _dataset(uri: str, table: str, storage_options: Mapping[str, Any] | None) -> ds.Dataset | None:
-    fs, path = filesystem(absolute_uri(uri), storage_options)
-    folder = join(path, table)
-    if not fs.exists(folder):
-        return None
-    partitioning = None
-    if table in tables.PARTITIONED:
-        partitioning = ds.partitioning(pa.schema([(tables.PARTITION_KEY, pa.string())]), flavor="hive")
-    return ds.dataset(folder, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet",
-                      partitioning=partitioning, schema=tables.schema(table))
+from pipeline.storage import absolute_uri
 
 
 def read_table(uri: str, table: str, filters: Any = None, columns: Sequence[str] | None = None,
-               storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Rows of ``table`` ("poses", "frames", "errors", "tracks") under the job output ``uri``.
+               storage_options: Mapping[str, Any] | None = None, version: int | None = None) -> pd.DataFrame:
+    """Rows of ``table`` ("poses", "frames", "errors", "tracks") of the job output ``uri``.
 
-    filters: a pyarrow.compute Expression or DNF tuples like [("source_id", "=", "ab12...")]
-    (pushed down: partitions and row groups that cannot match are not read).
-    columns: the columns to read (default all). An output with no rows gives an empty frame
-    with the table's columns.
+    filters: a pyarrow.compute Expression or DNF tuples like [("source_uri", "=", "s3://b/v.mp4")].
+    columns: the columns to read (default all). version: an older snapshot (Delta time travel).
+    An output with no rows (or no output yet) gives an empty frame with the table's columns.
     """
-    dset = _dataset(uri, table, storage_options)
+    from pipeline.job.sink import DeltaSink
+
+    sink = DeltaSink(absolute_uri(uri), storage_options)
     expr = pq.filters_to_expression(filters) if isinstance(filters, (list, tuple)) else filters
-    if dset is None:
+    dt = sink.table(table)
+    if dt is None:
         empty = tables.schema(table).empty_table()
         return (empty.select(list(columns)) if columns else empty).to_pandas()
-    return dset.to_table(columns=list(columns) if columns else None, filter=expr).to_pandas()
+    if version is not None:
+        dt.load_as_version(version)
+    data = dt.to_pyarrow_dataset().to_table(columns=list(columns) if columns else None, filter=expr)
+    return tables.from_delta(table, data).to_pandas()
 
 
 def read_poses(uri: str, filters: Any = None, columns: Sequence[str] | None = None,
@@ -58,7 +53,7 @@ def read_frames(uri: str, filters: Any = None, columns: Sequence[str] | None = N
 
 def read_errors(uri: str, filters: Any = None, columns: Sequence[str] | None = None,
                 storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """The ``errors`` table (one row per input or shard that failed); see :func:`read_table`."""
+    """The ``errors`` table (one row per input or part of a video that failed); see :func:`read_table`."""
     return read_table(uri, "errors", filters, columns, storage_options)
 
 

@@ -9,8 +9,6 @@ import numpy as np
 
 from pipeline.video.shards import FrameRange
 
-STAGES = ("list", "read", "decode", "network", "parse", "write")
-
 
 @dataclass(frozen=True)
 class Source:
@@ -37,6 +35,9 @@ class Shard:
 
     shard_id: 16-hex hash of the sources (uri, size, etag), frame range, model id and config id.
     video_info: the pipeline.video.VideoInfo used for planning (saves each shard a demux pass).
+    covers: for a video shard, the half-open frame-index interval [lo, hi) whose earlier rows its
+        commit replaces (None = unbounded: the first shard of a video covers everything before
+        it, the last everything after it), so any shard split replaces every old row exactly once.
     """
 
     shard_id: str
@@ -44,11 +45,7 @@ class Shard:
     sources: tuple[Source, ...]
     frames: FrameRange | None = None
     video_info: Any = field(default=None, compare=False, repr=False)
-
-    def describe(self) -> str:
-        if self.kind == "video" and self.frames is not None:
-            return f"{self.sources[0].uri} frames {self.frames.start}..{self.frames.stop - 1}"
-        return self.sources[0].uri if len(self.sources) == 1 else f"{len(self.sources)} images from {self.sources[0].uri}"
+    covers: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass
@@ -62,12 +59,18 @@ class ErrorRecord:
     shard_id: str | None = None
     attempts: int = 1
     time_utc: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
+    frame_index: int | None = 0
+    retryable: bool = False
 
     @classmethod
     def from_exception(cls, input: str, stage: str, exc: BaseException, message: str | None = None,
-                       shard_id: str | None = None, attempts: int = 1) -> "ErrorRecord":
+                       shard_id: str | None = None, attempts: int = 1, frame_index: int | None = 0) -> "ErrorRecord":
+        """The row for ``exc``; ``retryable`` from :func:`pipeline.job.retry.is_transient`."""
+        from pipeline.job.retry import is_transient
+
         return cls(input=input, stage=stage, error_type=type(exc).__name__,
-                   message=message or f"{input}: {exc}", shard_id=shard_id, attempts=attempts)
+                   message=message or f"{input}: {exc}", shard_id=shard_id, attempts=attempts,
+                   frame_index=frame_index, retryable=is_transient(exc))
 
 
 @dataclass(frozen=True)
@@ -113,15 +116,15 @@ class CandidateShard:
 
 @dataclass
 class ShardResult:
-    """What a finished shard reports to the driver (also stored as its ``_shards/<id>.json`` marker)."""
+    """What a committed shard reports to the driver (its shard_log rows hold the same and more).
+
+    status: "done", or "pending" when a retryable failure is left; pending: retryable errors;
+    seconds: worker seconds per stage ("decode", "network", "parse", "write")."""
 
     shard_id: str
-    status: str  # "done" | "failed"
+    status: str
     frames: int = 0
     people: int = 0
     errors: int = 0
-    source_ids: tuple[str, ...] = ()
-    decode_seconds: float = 0.0
-    network_seconds: float = 0.0
-    parse_seconds: float = 0.0
-    write_seconds: float = 0.0
+    pending: int = 0
+    seconds: dict = field(default_factory=dict)

@@ -1,0 +1,146 @@
+"""The generic shard runner: pushes shards through decode task -> network actor -> commit task,
+retries, keeps at most ``max_in_flight`` shards in flight, and starts each video's tracking task
+as soon as its last shard is committed.
+
+The driver holds only refs, ShardResults and counters: its memory per shard does not grow with
+the job (finished work is known from the shard_log, never kept in a per-shard record).
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import ray
+
+from pipeline.job.pool import ActorPool
+from pipeline.job.records import ErrorRecord, Shard, ShardResult
+
+DONE_REFRESH_S = 10.0  # how often the shard_log is re-read, to skip shards another driver committed
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The user-level exception inside a RayTaskError; other errors (actor death, ...) as they are."""
+    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(getattr(exc, "cause", None), BaseException):
+        return exc.cause
+    return exc
+
+
+@dataclass
+class InFlight:
+    """One shard between decode and commit: its refs per stage, its actor, attempt number and
+    whether it runs alone (suspected of crashing its actor)."""
+
+    shard: Shard
+    refs: dict
+    actor: Any
+    attempt: int
+    alone: bool
+
+    def failure(self) -> tuple[str, BaseException]:
+        """(stage, exception) of the first stage that failed."""
+        for stage in ("decode", "network", "write"):
+            try:
+                ray.get(self.refs[stage], timeout=0)
+            except Exception as exc:  # noqa: BLE001
+                return stage, unwrap(exc)
+        return "write", RuntimeError("unknown failure")
+
+
+@dataclass
+class Stages:
+    """The Ray calls of one job: ``decode(shard)``, ``network(actor, decoded)``, ``commit(cands)``
+    return ObjectRefs; ``failed(shard, stage, exc, attempts)`` records a shard that gave up;
+    ``done()`` reads the finished shard ids; ``track(shard)`` is called after each committed shard."""
+
+    decode: Callable
+    network: Callable
+    commit: Callable
+    failed: Callable
+    done: Callable[[], set]
+    track: Callable[[Shard], None]
+
+
+class ShardRunner:
+    """Runs shards to completion with the pool policy of :class:`pipeline.job.pool.ActorPool`."""
+
+    def __init__(self, stages: Stages, pool: ActorPool, max_in_flight: int, shard_retries: int,
+                 on_result: Callable[[Shard, ShardResult], None], on_failed: Callable[[Shard], None],
+                 tick: Callable[[], None]):
+        self.stages, self.pool, self.max_in_flight, self.shard_retries = stages, pool, max_in_flight, shard_retries
+        self.on_result, self.on_failed, self.tick = on_result, on_failed, tick
+        self.queue: deque[tuple[Shard, int, bool]] = deque()
+        self.in_flight: dict[Any, InFlight] = {}
+
+    def run(self, shards: list[Shard]) -> None:
+        """Process ``shards`` (each once, unless another driver commits it first)."""
+        self.queue.extend((s, 1, False) for s in shards)
+        refreshed = time.monotonic()
+        while self.queue or self.in_flight:
+            if time.monotonic() - refreshed > DONE_REFRESH_S:
+                self._skip_committed_elsewhere()
+                refreshed = time.monotonic()
+            self._fill()
+            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                self._finish(self.in_flight.pop(ref), ref)
+            self.pool.maybe_regrow()
+            self.tick()
+
+    def _skip_committed_elsewhere(self) -> None:
+        done = self.stages.done()
+        self.queue = deque(q for q in self.queue if q[0].shard_id not in done)
+
+    def _fill(self) -> None:
+        while self.queue and len(self.in_flight) < self.max_in_flight:
+            if self.in_flight and (self.queue[0][2] or any(j.alone for j in self.in_flight.values())):
+                return  # a suspect runs alone
+            self._submit(*self.queue.popleft())
+
+    def _submit(self, shard: Shard, attempt: int, alone: bool) -> None:
+        load: dict[int, int] = {}
+        for job in self.in_flight.values():
+            load[id(job.actor)] = load.get(id(job.actor), 0) + 1
+        actor = self.pool.pick(load)
+        d = self.stages.decode(shard)
+        n = self.stages.network(actor, d)
+        w = self.stages.commit(n)
+        self.in_flight[w] = InFlight(shard, {"decode": d, "network": n, "write": w}, actor, attempt, alone)
+
+    def _finish(self, job: InFlight, ref) -> None:
+        try:
+            result: ShardResult = ray.get(ref)
+        except Exception:  # noqa: BLE001
+            self._failed(job)
+            return
+        self.on_result(job.shard, result)
+        self.stages.track(job.shard)
+
+    def _failed(self, job: InFlight) -> None:
+        """A shard whose actor died is retried alone (a crash also fails the innocent calls queued on
+        that actor); only a failure while alone, or a plain exception, counts as an attempt."""
+        stage, exc = job.failure()
+        died = isinstance(exc, ray.exceptions.RayActorError)
+        if died:
+            self.pool.drop(job.actor)
+        if died and not job.alone:
+            self.queue.appendleft((job.shard, job.attempt, True))
+        elif job.attempt <= self.shard_retries:
+            self.queue.append((job.shard, job.attempt + 1, job.alone))
+        else:
+            self.stages.failed(job.shard, stage, exc, job.attempt)
+            self.on_failed(job.shard)
+
+
+def failed_shard_errors(shard: Shard, stage: str, exc: BaseException, attempts: int) -> list[ErrorRecord]:
+    """One errors row per source of a shard that failed ``attempts`` times at ``stage``. The shard is
+    not committed as done, so the rows are ``retryable``: the next run tries the shard again."""
+    what = f"frames {shard.frames.start}..{shard.frames.stop - 1} " if shard.frames is not None else ""
+    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    return [ErrorRecord(
+        input=src.uri, stage=stage, error_type=type(exc).__name__,
+        message=(f"{src.uri}: {what}failed in the {stage} stage {attempts} times ({type(exc).__name__}: {last}); "
+                 "the rest of the job went on; run the job again to retry this shard"),
+        shard_id=shard.shard_id, attempts=attempts, retryable=True,
+        frame_index=shard.frames.start if shard.frames is not None else 0) for src in shard.sources]

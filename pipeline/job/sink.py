@@ -1,0 +1,234 @@
+"""All writing of a job's output: Delta Lake tables whose transaction logs are the one record of
+what the output holds.
+
+Layout (every table a Delta table, unpartitioned; one data file per shard per table per commit,
+with per-file min/max statistics so one source's rows are found without reading other files):
+
+    <output>/poses  frames  errors  tracks      the user tables (schemas/*.v1.json)
+    <output>/_posepipe/shard_log                one row per source of every committed shard
+    <output>/_manifest.json                     run summary only (spec, ids, counts, quality)
+
+Commit protocol of a shard (see docs/job.md): poses, errors, frames, then shard_log, each one
+Delta commit that *replaces* whatever rows the tables held for the shard's sources (and, for a
+video shard, its frame interval) -- `write_deltalake(mode="overwrite", predicate=...)`. Every
+commit is therefore idempotent: a retried, re-run or concurrently run shard, a shard of another
+size or a changed input leave each (source, frame) exactly once. A shard is finished iff its
+shard_log rows say ``done``, and they are written last. A commit that loses a race with another
+writer (``CommitFailedError``) is re-run against the new snapshot.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import urlparse
+
+import pyarrow as pa
+
+from pipeline import tables
+from pipeline.storage import filesystem, is_remote, join
+
+SHARD_LOG = "shard_log"
+COMMIT_ATTEMPTS = 30
+#: Delta table properties: keep replaced files 7 days (readers of older snapshots), checkpoint often.
+TABLE_CONFIGURATION = {"delta.deletedFileRetentionDuration": "interval 7 days",
+                       "delta.logRetentionDuration": "interval 30 days",
+                       "delta.checkpointInterval": "50"}
+
+
+class OutputConflictError(RuntimeError):
+    """The output already holds results of a different model or configuration."""
+
+
+class OutputAccessError(RuntimeError):
+    """The output location cannot be read or written (missing bucket, refused credentials, ...)."""
+
+
+def delta_storage_options(uri: str, storage_options: Mapping[str, Any] | None) -> dict[str, str]:
+    """delta-rs (object_store) options equivalent to the fsspec/s3fs ``storage_options`` for ``uri``.
+
+    key/secret/token, endpoint_url (http endpoints allowed) and client_kwargs.region_name map to the
+    AWS_* options; with none given, delta-rs uses the usual AWS environment / instance profile.
+    """
+    if not is_remote(uri) or urlparse(uri).scheme not in ("s3", "s3a"):
+        return {}
+    so = dict(storage_options or {})
+    out: dict[str, str] = {}
+    for src, dst in (("key", "AWS_ACCESS_KEY_ID"), ("secret", "AWS_SECRET_ACCESS_KEY"),
+                     ("token", "AWS_SESSION_TOKEN"), ("endpoint_url", "AWS_ENDPOINT_URL")):
+        if so.get(src):
+            out[dst] = str(so[src])
+    client = dict(so.get("client_kwargs") or {})
+    for src, dst in (("aws_access_key_id", "AWS_ACCESS_KEY_ID"), ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+                     ("aws_session_token", "AWS_SESSION_TOKEN"), ("endpoint_url", "AWS_ENDPOINT_URL"),
+                     ("region_name", "AWS_REGION")):
+        if client.get(src):
+            out[dst] = str(client[src])
+    if so.get("anon"):
+        out["AWS_SKIP_SIGNATURE"] = "true"
+    if out.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+        out["AWS_ALLOW_HTTP"] = "true"
+    if "AWS_ENDPOINT_URL" in out:
+        out.setdefault("AWS_REGION", "us-east-1")
+    return out
+
+
+def table_uri(output: str, name: str) -> str:
+    """Where table ``name`` lives under ``output``."""
+    return join(output, "_posepipe", name) if name in tables.INTERNAL else join(output, name)
+
+
+def quote(value: str) -> str:
+    """``value`` as a SQL string literal for a Delta predicate."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def replace_predicate(column: str, uris: Sequence[str], covers: tuple[int | None, int | None] | None = None,
+                      frame_column: str = "frame_index") -> str:
+    """SQL predicate matching the rows of ``uris`` in ``column`` (and, with ``covers`` = (lo, hi),
+    only ``frame_column`` in [lo, hi), a None bound being open)."""
+    if len(uris) == 1:
+        pred = f"{column} = {quote(uris[0])}"
+    else:
+        pred = f"{column} IN ({', '.join(quote(u) for u in uris)})"
+    if covers is not None:
+        lo, hi = covers
+        if lo is not None:
+            pred += f" AND {frame_column} >= {int(lo)}"
+        if hi is not None:
+            pred += f" AND {frame_column} < {int(hi)}"
+    return pred
+
+
+def _retrying(fn, what: str):
+    """Run ``fn()`` until it commits, re-running it after a lost commit race (CommitFailedError)."""
+    from deltalake.exceptions import CommitFailedError
+
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            return fn()
+        except CommitFailedError:
+            if attempt == COMMIT_ATTEMPTS - 1:
+                raise
+            time.sleep(min(2.0, 0.05 * 2 ** min(attempt, 5)) * (0.5 + random.random()))
+    raise AssertionError(what)  # pragma: no cover
+
+
+class DeltaSink:
+    """Opens, writes and commits a job's tables (the one interface for all writing).
+
+    ``open(model_id, config_id)`` creates missing tables and refuses an output made with another
+    model or configuration; ``replace(table, rows, predicate)`` is one idempotent commit;
+    ``commit_shard`` writes a shard's tables in the protocol's order; ``done_shards`` reads the log.
+    Picklable (only the output URI and options are held), so Ray tasks carry it.
+    """
+
+    def __init__(self, output: str, storage_options: Mapping[str, Any] | None = None):
+        self.output = output.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self._delta_options = delta_storage_options(self.output, self.storage_options)
+
+    # -- tables ------------------------------------------------------------------------------------
+    def uri(self, name: str) -> str:
+        """URI of table ``name``."""
+        return table_uri(self.output, name)
+
+    def table(self, name: str):
+        """The current snapshot of table ``name`` as a deltalake.DeltaTable (None if not created)."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(self.uri(name), storage_options=self._delta_options or None)
+        except TableNotFoundError:
+            return None
+
+    def open(self, model_id: str, config_id: str) -> None:
+        """Create the tables that are missing; raise OutputConflictError when the output was made with
+        another model/config, OutputAccessError when it cannot be reached or written."""
+        from deltalake import DeltaTable
+
+        try:
+            for name in tables.TABLES + tables.INTERNAL:
+                if self.table(name) is None:
+                    ids = json.dumps({"model_id": model_id, "config_id": config_id})
+                    _retrying(lambda n=name, d=ids: DeltaTable.create(
+                        self.uri(n), schema=tables.delta_schema(n), mode="ignore", name=n, description=d,
+                        configuration=TABLE_CONFIGURATION, storage_options=self._delta_options or None),
+                        f"create {name}")
+            existing = json.loads(self.table(SHARD_LOG).metadata().description or "{}")
+        except Exception as exc:  # noqa: BLE001
+            from pipeline.storage import describe_error
+
+            raise OutputAccessError(f"cannot use the output {describe_error(self.output, exc)}") from exc
+        theirs = (existing.get("model_id"), existing.get("config_id"))
+        if theirs != (model_id, config_id):
+            raise OutputConflictError(
+                f"{self.output} already holds results of model {theirs[0]} with config {theirs[1]}; this job "
+                f"uses {model_id} / {config_id}. Write to a new output folder (or delete the old one).")
+
+    def replace(self, name: str, rows: pa.Table, predicate: str | None, *, metadata: Mapping[str, str] | None = None
+                ) -> int:
+        """One commit to table ``name``: delete the rows matching ``predicate`` and add ``rows``
+        (append when predicate is None); returns the table version it committed."""
+        from deltalake import CommitProperties, write_deltalake
+
+        data = tables.to_delta(name, rows)
+        props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+        def commit():
+            write_deltalake(self.uri(name), data, mode="append" if predicate is None else "overwrite",
+                            predicate=predicate, storage_options=self._delta_options or None,
+                            commit_properties=props)
+            return self.table(name).version()
+
+        return _retrying(commit, f"commit to {name}")
+
+    def delete(self, name: str, predicate: str) -> None:
+        """Delete the rows of ``name`` matching ``predicate`` (one commit)."""
+        table = self.table(name)
+        if table is not None:
+            _retrying(lambda: self.table(name).delete(predicate), f"delete from {name}")
+
+    def commit_shard(self, rows: Mapping[str, pa.Table], predicates: Mapping[str, str], log_rows: pa.Table,
+                     shard_id: str) -> int:
+        """Commit a shard: poses, errors, frames (each replacing the shard's old rows), then its
+        shard_log rows (the "finished" record, last). Returns the poses version committed."""
+        meta = {"posepipe.shard_id": shard_id}
+        version = self.replace("poses", rows["poses"], predicates["poses"], metadata=meta)
+        self.replace("errors", rows["errors"], predicates["errors"], metadata=meta)
+        self.replace("frames", rows["frames"], predicates["frames"], metadata=meta)
+        log = log_rows.set_column(log_rows.schema.get_field_index("poses_version"), "poses_version",
+                                  pa.array([version] * len(log_rows), pa.int64()))
+        self.replace(SHARD_LOG, log, predicates["shard_log"], metadata=meta)
+        return version
+
+    # -- reading the log ---------------------------------------------------------------------------
+    def read(self, name: str, columns: Sequence[str] | None = None, filter=None) -> pa.Table:
+        """Rows of table ``name`` from its current snapshot (empty when it does not exist)."""
+        table = self.table(name)
+        if table is None:
+            empty = tables.schema(name).empty_table()
+            return empty.select(list(columns)) if columns else empty
+        data = table.to_pyarrow_dataset().to_table(columns=list(columns) if columns else None, filter=filter)
+        return tables.from_delta(name, data)
+
+    def done_shards(self) -> set[str]:
+        """Ids of every shard whose shard_log rows say ``done``."""
+        import pyarrow.compute as pc
+
+        log = self.read(SHARD_LOG, ["shard_id", "status"])
+        done = pc.unique(log.filter(pc.equal(log["status"], "done"))["shard_id"])
+        return set(done.to_pylist())
+
+    def shard_log(self, columns: Iterable[str] | None = None) -> pa.Table:
+        """The whole shard_log (small: one row per source of every committed shard)."""
+        return self.read(SHARD_LOG, list(columns) if columns else None)
+
+    def write_manifest(self, body: Mapping[str, Any]) -> None:
+        """Write ``<output>/_manifest.json`` (the run summary; the logs stay the record)."""
+        from pipeline.storage import write_bytes_atomic
+
+        fs, path = filesystem(self.output, self.storage_options)
+        write_bytes_atomic(fs, join(path, "_manifest.json"), json.dumps(body, indent=1, default=str).encode())
