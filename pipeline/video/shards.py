@@ -43,25 +43,39 @@ class FrameRange:
             range(self.start, self.stop, self.step))
 
 
-def select_frames(info: VideoInfo, every_k: int = 1, target_fps: float | None = None) -> list[int]:
+def select_frames(info: VideoInfo, every_k: int = 1, target_fps: float | None = None,
+                  start_s: float | None = None, end_s: float | None = None) -> list[int]:
     """Frame indices to process for the whole video.
 
-    every_k:    every k-th frame by index (0, k, 2k, ...).
+    every_k:    every k-th frame by index, counted from the first frame of the window.
     target_fps: instead, by timestamp: the first frame in each 1/target_fps-second bucket of
                 presentation time, so variable-frame-rate video is sampled evenly in time.
+    start_s, end_s: the time window, seconds of presentation time: only frames with
+                start_s <= timestamp < end_s (None = from the start / to the end).
     """
+    if start_s is not None and end_s is not None and not end_s > start_s:
+        raise ValueError(f"end_s ({end_s}) must be greater than start_s ({start_s})")
+    window = np.arange(info.num_frames)
+    if start_s is not None or end_s is not None:
+        t = info.timestamps_s()
+        inside = np.ones(info.num_frames, bool)
+        if start_s is not None:
+            inside &= t >= start_s - 1e-9
+        if end_s is not None:
+            inside &= t < end_s - 1e-9
+        window = np.flatnonzero(inside)
     if target_fps is not None:
         if every_k != 1:
             raise ValueError("give every_k or target_fps, not both")
         if not target_fps > 0:
             raise ValueError(f"target_fps must be > 0, got {target_fps}")
-        buckets = np.floor(info.timestamps_s() * target_fps + 1e-6).astype(np.int64)
-        keep = np.ones(info.num_frames, bool)
+        buckets = np.floor(info.timestamps_s()[window] * target_fps + 1e-6).astype(np.int64)
+        keep = np.ones(len(window), bool)
         keep[1:] = buckets[1:] > np.maximum.accumulate(buckets)[:-1]
-        return np.flatnonzero(keep).tolist()
+        return window[keep].tolist()
     if every_k < 1:
         raise ValueError(f"every_k must be >= 1, got {every_k}")
-    return list(range(0, info.num_frames, every_k))
+    return window[::every_k].tolist()
 
 
 def _cut_points(info: VideoInfo, selected: list[int], frames_per_shard: int) -> list[int]:
@@ -91,23 +105,26 @@ def _cut_points(info: VideoInfo, selected: list[int], frames_per_shard: int) -> 
 
 
 def plan_shards(info: VideoInfo, frames_per_shard: int = 256, every_k: int = 1,
-                target_fps: float | None = None) -> list[FrameRange]:
+                target_fps: float | None = None, start_s: float | None = None,
+                end_s: float | None = None) -> list[FrameRange]:
     """Split the chosen frames of a video into FrameRanges of about `frames_per_shard` frames.
 
     Boundaries sit on keyframes (each shard seeks cheaply); the selection is made once for the
-    whole video, so the union of the shards is exactly select_frames(info, every_k, target_fps)
-    however the video is split. Shards with no chosen frame are left out.
+    whole video, so the union of the shards is exactly
+    select_frames(info, every_k, target_fps, start_s, end_s) however the video is split. A range
+    is a (start, stop, step) when its frames are exactly that progression, else it lists its
+    frames (indices). Shards with no chosen frame are left out.
     """
     if frames_per_shard < 1:
         raise ValueError(f"frames_per_shard must be >= 1, got {frames_per_shard}")
-    selected = select_frames(info, every_k, target_fps)
+    selected = select_frames(info, every_k, target_fps, start_s, end_s)
     cuts = _cut_points(info, selected, frames_per_shard)
     ranges = []
     for lo, hi in zip(cuts, cuts[1:]):
         chosen = selected[bisect.bisect_left(selected, lo):bisect.bisect_left(selected, hi)]
         if not chosen:
             continue
-        if target_fps is None:
+        if target_fps is None and chosen == list(range(chosen[0], hi, every_k)):
             ranges.append(FrameRange(chosen[0], hi, every_k))
         else:
             ranges.append(FrameRange(chosen[0], chosen[-1] + 1, 1, tuple(chosen)))
