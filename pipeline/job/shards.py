@@ -36,7 +36,8 @@ def image_shards(images: Sequence[Source], images_per_shard: int, model_id: str,
 def video_shards(video: Source, frames_per_shard: int, frame_step: int, model_id: str, config_id: str,
                  storage_options: Mapping[str, Any] | None = None, *, target_fps: float | None = None,
                  start_s: float | None = None, end_s: float | None = None) -> list[Shard]:
-    """One shard per frame range of ``video`` as planned by pipeline.video.plan_shards.
+    """One shard per frame range of ``video`` as planned by pipeline.video.plan_shards; consecutive
+    shards cover adjacent frame intervals (the first and last open-ended, see Shard.covers).
 
     target_fps, start_s, end_s: frame selection by timestamp (JobSpec settings of those names,
     see pipeline.video.select_frames). Reads the container header (pipeline.video.probe) through
@@ -47,9 +48,11 @@ def video_shards(video: Source, frames_per_shard: int, frame_step: int, model_id
     fs, path = filesystem(video.open_path, storage_options)
     with fs.open(path, "rb") as f:
         info = pv.probe(f)
-    return [Shard(shard_id((video,), fr, model_id, config_id), "video", (video,), fr, info)
-            for fr in pv.plan_shards(info, frames_per_shard, every_k=frame_step, target_fps=target_fps,
-                                     start_s=start_s, end_s=end_s)]
+    ranges = pv.plan_shards(info, frames_per_shard, every_k=frame_step, target_fps=target_fps,
+                            start_s=start_s, end_s=end_s)
+    return [Shard(shard_id((video,), fr, model_id, config_id), "video", (video,), fr, info,
+                  covers=(None if i == 0 else fr.start, None if i == len(ranges) - 1 else ranges[i + 1].start))
+            for i, fr in enumerate(ranges)]
 
 
 def _plan_video(video: Source, frames_per_shard: int, frame_step: int, model_id: str, config_id: str,
