@@ -1,8 +1,8 @@
 """Helpers shared by the tests and the benchmarks (importable, so neither edits sys.path).
 
 * Known people: :data:`TEMPLATE` (the one template person), :func:`person`, :func:`grid_people`,
-  :func:`crop_to_image`, :func:`expected_people` and :func:`assert_recovered` (parsed people vs
-  the skeletons their maps were rendered from).
+  :func:`crop_to_image`, :func:`expected_people`, :func:`assert_recovered` (parsed people vs
+  the skeletons their maps were rendered from) and :func:`assert_parse_recovers` (both steps).
 * The stand-in network (:class:`RenderedRunner`): it returns the maps rendered
   (pipeline.parsing.render_fields) from each synthetic image's KNOWN skeletons, so a job's
   Parquet poses must equal those skeletons; each synthetic image carries its id in its top-left
@@ -140,6 +140,17 @@ def assert_recovered(found, expected, tol_px: float, where: str = "") -> float:
         used.add(q)
         worst = max(worst, errs[q])
     return worst
+
+
+def assert_parse_recovers(skeletons: np.ndarray, image_size: tuple[int, int], config, tol_px: float,
+                          min_parts: int = 4) -> float:
+    """Render the maps of skeletons [P, 18, 3] in an image of image_size (W, H), parse them with
+    ``config`` (a ParseConfig) and :func:`assert_recovered` the :func:`expected_people`; returns
+    the worst keypoint error in pixels."""
+    from pipeline.parsing import parse
+
+    fields = render_fields(skeletons, image_size)
+    return assert_recovered(parse(fields, config), expected_people(skeletons, min_parts), tol_px)
 
 
 def people_for(image_id: int, size: tuple[int, int]) -> np.ndarray:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 
-import pandas as pd
-
 from pipeline.cli import reporting_errors
 from pipeline.evaluation.coco_eval import evaluate
 from pipeline.evaluation.coco_format import export_coco, image_ids_from_annotations, import_coco
+from pipeline.evaluation.poses_table import read_poses_file
 
 
 def add_commands(subparsers) -> None:
@@ -43,27 +42,9 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=reporting_errors("eval", _eval))
 
 
-def read_poses_any(uri: str) -> pd.DataFrame:
-    """The poses table at ``uri``: one .parquet file, else a job output read by :func:`pipeline.read_poses`."""
-    if uri.endswith(".parquet"):
-        from pipeline import storage
-
-        fs, path = storage.filesystem(storage.absolute_uri(uri))
-        if not fs.exists(path):
-            raise FileNotFoundError(f"poses file {uri} not found")
-        with fs.open(path, "rb") as f:
-            return pd.read_parquet(f)
-    from pipeline import read_poses, storage
-
-    fs, path = storage.filesystem(storage.absolute_uri(uri))
-    if not fs.exists(storage.join(path, "poses")):
-        raise FileNotFoundError(f"no poses table under {uri}; pass a posepipe job output folder or a .parquet file")
-    return read_poses(uri)
-
-
 def _export(args: argparse.Namespace) -> int:
     ids = image_ids_from_annotations(args.annotations) if args.annotations else None
-    results = export_coco(read_poses_any(args.poses), ids)
+    results = export_coco(read_poses_file(args.poses), ids)
     _write_text(args.output, json.dumps(results))
     print(f"wrote {len(results)} people to {args.output}")
     return 0
@@ -76,7 +57,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    results = args.poses if args.poses.endswith(".json") else read_poses_any(args.poses)
+    results = args.poses if args.poses.endswith(".json") else read_poses_file(args.poses)
     res = evaluate(results, args.annotations)
     print(res.table())
     if args.json_out == "-":

@@ -1,15 +1,55 @@
-"""Poses DataFrames in the poses.v1 schema: built from keypoint arrays, written as one Parquet file."""
+"""Poses DataFrames in the poses.v1 schema: built from keypoint arrays, written as one Parquet
+file, and read back from such a file or from a job output."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import storage, tables
+from pipeline.job.listing import list_sources, source_id
+from pipeline.poses import Poses
 from pipeline.skeleton import NUM_KEYPOINTS
+
+
+def read_poses_file(uri_or_path: str, source_uris: Sequence[str] | None = None) -> pd.DataFrame:
+    """The poses table at ``uri_or_path``: one .parquet file (read with pyarrow), else a job
+    output folder (read by :func:`pipeline.read_poses`).
+
+    source_uris: keep only the rows of these sources (pushed down to the files); None keeps all.
+    Raises FileNotFoundError naming the input when there is no such file or no poses table.
+    """
+    filters = None if source_uris is None else pc.field("source_uri").isin(pa.array(list(source_uris), pa.string()))
+    fs, path = storage.filesystem(storage.absolute_uri(uri_or_path))
+    if uri_or_path.endswith(".parquet"):
+        if not fs.exists(path):
+            raise FileNotFoundError(f"poses file {uri_or_path} not found; pass a posepipe job output "
+                                    "folder or a .parquet file")
+        import pyarrow.parquet as pq
+
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f, filters=filters).to_pandas()
+    if not fs.exists(storage.join(path, "poses")):
+        raise FileNotFoundError(f"no poses table under {uri_or_path}; pass a posepipe job output "
+                                "folder or a .parquet file")
+    from pipeline import read_poses
+
+    return read_poses(uri_or_path, filters=filters)
+
+
+def job_source_ids(source_uris: Sequence[str]) -> list[str]:
+    """The ``source_id`` a job gives each of these URIs (:func:`pipeline.job.listing.source_id`
+    over the URI, size in bytes and ETag/mtime as the job's listing sees the file now), so rows
+    made here join with a job's rows on the same files. A URI that cannot be listed (no such
+    file, not a media file) gets ``source_id(uri, 0, "")``, which no listed file has."""
+    ids: dict[str, str] = {}
+    for uri in dict.fromkeys(source_uris):
+        listed, _ = list_sources([storage.absolute_uri(uri)])
+        ids[uri] = listed[0].source_id if len(listed) == 1 else source_id(uri, 0, "")
+    return [ids[uri] for uri in source_uris]
 
 
 def poses_frame(source_uris: Sequence[str], keypoints: np.ndarray, scores: np.ndarray, *,
@@ -18,8 +58,9 @@ def poses_frame(source_uris: Sequence[str], keypoints: np.ndarray, scores: np.nd
 
     source_uris: N image URIs; keypoints: float [N, 18, 3] (x, y, score in pixels; missing = NaN,
     NaN, 0); scores: [N] person scores. Rows are ordered by URI and descending score, with
-    person_index counting from 0 per image; bbox spans the found keypoints; source_id is a sha256
-    prefix of the URI (nothing is read).
+    person_index counting from 0 per image; bbox is :meth:`pipeline.poses.Poses.bboxes` (the
+    box around the found keypoints, as the job writes it); source_id is :func:`job_source_ids`'s
+    (each image is listed, not read).
     """
     kps = np.asarray(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3)
     scores = np.asarray(scores, np.float32)
@@ -27,18 +68,17 @@ def poses_frame(source_uris: Sequence[str], keypoints: np.ndarray, scores: np.nd
         raise ValueError(f"poses_frame: {len(source_uris)} URIs, {len(kps)} keypoint sets and {len(scores)} "
                          "scores must agree")
     order = sorted(range(len(kps)), key=lambda i: (source_uris[i], -scores[i]))
+    bboxes = Poses(kps, scores).bboxes()
+    ids = job_source_ids(source_uris)
     person_index: dict[str, int] = {}
     rows = []
     for i in order:
         uri, k = source_uris[i], kps[i]
-        xy = k[k[:, 2] > 0, :2]
-        lo, hi = (xy.min(axis=0), xy.max(axis=0)) if len(xy) else (np.zeros(2), np.zeros(2))
         person_index[uri] = person_index.get(uri, -1) + 1
         rows.append({
-            "source_uri": uri, "source_id": hashlib.sha256(uri.encode()).hexdigest()[:16], "frame_index": 0,
+            "source_uri": uri, "source_id": ids[i], "frame_index": 0,
             "timestamp_s": None, "person_index": person_index[uri], "track_id": None, "score": scores[i],
-            "bbox": np.asarray([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]], np.float32),
-            "keypoints": k.reshape(-1), "num_keypoints": int(len(xy)),
+            "bbox": bboxes[i], "keypoints": k.reshape(-1), "num_keypoints": int((k[:, 2] > 0).sum()),
             "model_id": model_id, "config_id": config_id, "shard_id": shard_id,
         })
     df = pd.DataFrame(rows, columns=[f.name for f in tables.schema("poses")])

@@ -1,7 +1,6 @@
 """Label-free quality figures of a finished job (how many people, how confident), for its manifest."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 

@@ -6,7 +6,7 @@ import numpy as np
 from pipeline.fields import PoseFields
 from pipeline.parsing.candidates import LimbCandidates, find_candidates
 from pipeline.parsing.config import ParseConfig
-from pipeline.parsing.matching import match_limb
+from pipeline.parsing.matching import match_candidates
 from pipeline.poses import Poses
 from pipeline.skeleton import LIMBS, NUM_KEYPOINTS
 
@@ -27,7 +27,7 @@ def _group(cands: LimbCandidates, config: ParseConfig) -> tuple[list[list[int]],
     for k in range(num_limbs):
         part_a, part_b = LIMBS[k]
         conn_a, conn_b, score = cands.limb(k)
-        chosen = match_limb(conn_a, conn_b, score, config.matching)
+        chosen = match_candidates(conn_a, conn_b, score, config.matching)
         for ga, gb, s in zip(conn_a[chosen].tolist(), conn_b[chosen].tolist(),
                              score[chosen].astype(np.float64).tolist()):
             pa, pb = owner[ga], owner[gb]

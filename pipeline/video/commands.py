@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from pipeline.cli import reporting_errors
+from pipeline.cli import fail, reporting_errors
+from pipeline.evaluation.poses_table import read_poses_file
+from pipeline.job.listing import IMAGE_EXTENSIONS
 from pipeline.video.decode import iter_frames
-from pipeline.video.probe import probe
 from pipeline.video.drawing import VideoWriter, draw_poses
+from pipeline.video.probe import probe
 from pipeline.video.shards import FrameRange
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def add_commands(subparsers) -> None:
@@ -50,25 +50,6 @@ def _candidates(path_or_uri: str) -> list[str]:
     local = path_or_uri[len("file://"):] if path_or_uri.startswith("file://") else path_or_uri
     absolute = os.path.abspath(os.path.expanduser(local))
     return sorted({path_or_uri, local, absolute, "file://" + absolute})
-
-
-def read_source_poses(poses_uri: str, source_uris: list[str]) -> pd.DataFrame:
-    """Rows of the poses table at `poses_uri` (job output or .parquet) whose source_uri is one of
-    `source_uris`; the filter is pushed down to Parquet."""
-    filters = [("source_uri", "in", list(source_uris))]
-    if poses_uri.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        from pipeline import storage
-
-        fs, path = storage.filesystem(storage.absolute_uri(poses_uri))
-        if not fs.exists(path):
-            raise FileNotFoundError(f"poses file {poses_uri} not found; give a job output or .parquet")
-        with fs.open(path, "rb") as f:
-            return pq.read_table(f, filters=filters).to_pandas()
-    from pipeline import read_poses
-
-    return read_poses(poses_uri, filters=filters)
 
 
 def _draw_rows(image: np.ndarray, rows: pd.DataFrame, min_score: float) -> np.ndarray:
@@ -106,26 +87,24 @@ def render_video(poses: pd.DataFrame, video: str, output: str, start: int = 0,
 def _render(args: argparse.Namespace) -> int:
     if args.video:
         uris = [args.source_uri] if args.source_uri else _candidates(args.video)
-        poses = read_source_poses(args.poses, uris)
+        poses = read_poses_file(args.poses, uris)
         if len(poses) == 0:
-            print(f"render: no rows for {args.video} in {args.poses} (looked for source_uri in "
-                  f"{uris}); pass --source-uri as written in the table", file=sys.stderr)
-            return 2
+            return fail("render", f"no rows for {args.video} in {args.poses} (looked for source_uri in "
+                                  f"{uris}); pass --source-uri as written in the table")
         n = render_video(poses, args.video, args.output, args.start, args.stop, args.min_score)
         print(f"rendered {n} frames ({len(poses)} poses) to {args.output}")
         return 0
     folder = Path(args.images)
     if not folder.is_dir():
-        print(f"render: --images {folder} is not a folder", file=sys.stderr)
-        return 2
+        return fail("render", f"--images {folder} is not a folder")
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     uri_of = {u: p for p in images for u in _candidates(str(p))}
-    poses = read_source_poses(args.poses, list(uri_of))
+    poses = read_poses_file(args.poses, list(uri_of))
     os.makedirs(args.output, exist_ok=True)
     for path in images:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            print(f"render: skipping {path}: not a readable image", file=sys.stderr)
+            print(f"posepipe render: skipping {path}: not a readable image", file=sys.stderr)
             continue
         rows = poses[poses["source_uri"].map(uri_of) == path]
         cv2.imwrite(os.path.join(args.output, path.name), _draw_rows(image, rows, args.min_score))

@@ -47,4 +47,4 @@ def test_posepipe_reports_bad_input_as_one_line(ann_path, tmp_path, capsys):
     assert posepipe(["export-coco", "--poses", str(table), "--output", str(tmp_path / "r.json"),
                      "--annotations", str(table)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("export-coco: ") and "gt.parquet is not valid JSON" in err
+    assert err.startswith("posepipe export-coco: ") and "gt.parquet is not valid JSON" in err
