@@ -121,7 +121,7 @@ class JobSpec:
     tracking: bool = _setting(True, kind="bool",
                               help="link people across video frames (poses.track_id and the tracks table)")
     track: Mapping[str, Any] = _setting({}, kind="mapping", changes_rows=True, metavar="NAME=VALUE",
-                                        help="pipeline.video.tracking.TrackConfig fields (min_similarity, max_gap...)")
+                                        help="pipeline.video.TrackConfig fields (min_similarity, smoothing...)")
     pool_size: int | None = _setting(None, kind="int", minimum=1, nullable=True,
                                      default_doc="one per GPU; on CPU 2-CPU actors filling 3/4 of the CPUs",
                                      help="network actors")
@@ -155,8 +155,8 @@ class JobSpec:
         return ParseConfig.from_dict(dict(self.parse))
 
     def track_config(self):
-        """The pipeline.video.tracking.TrackConfig these settings describe (TypeError/ValueError if invalid)."""
-        from pipeline.video.tracking import TrackConfig
+        """The pipeline.video.TrackConfig these settings describe (TypeError/ValueError if invalid)."""
+        from pipeline.video.tracker import TrackConfig
 
         return TrackConfig(**dict(self.track))
 
