@@ -13,9 +13,8 @@ import torch
 from scipy.ndimage import maximum_filter
 
 from pipeline.fields import PoseFields
-from pipeline.models import Preprocessing, get
-from pipeline.models.inference import (HEATMAP_MIRROR, PoseNetRunner, Prepared, preprocess, resample,
-                                       unflip)
+from pipeline.models.inference import PoseNetRunner
+from pipeline.models.preprocessing import HEATMAP_MIRROR, Prepared, preprocess, unflip
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixture in tests/models/conftest.py
 
@@ -97,38 +96,6 @@ def test_peaks_map_back_to_the_same_pixels(runner_at_photo_scale, model_dir, pho
         assert (d < 5).mean() > 0.85, (name, (d < 5).mean())
 
 
-def test_fixed_offset_and_scale_formula():
-    """Cell centre j sits at input pixel 8j + 3.5; input pixel u at original (u + 0.5) * W / w - 0.5."""
-    prep = get("omz-lightweight").preprocessing
-    img = np.zeros((100, 150, 3), np.uint8)
-    (p,) = preprocess([img], prep, target_height=50)
-    pl = p.placement
-    assert pl.resized_size == (75, 50) and pl.input_size == (80, 56) and pl.valid_cells == (10, 7)
-    (sx, sy), (ox, oy) = pl.cell_geometry()
-    assert (sx, sy) == (16.0, 16.0) and (ox, oy) == (7.5, 7.5)  # (3.5 + 0.5) * 2 - 0.5
-    # padding holds the entry's pad value (BGR 128 for omz-lightweight; normalised inside the net)
-    assert p.input.shape == (3, 56, 80) and np.all(p.input[:, 50:, :] == 128) and np.all(p.input[:, :, 75:] == 128)
-    (pf,) = preprocess([img], prep, target_height=50, flip=True)
-    (fsx, _), (fox, _) = pf.placement.cell_geometry()
-    assert fsx == -16.0 and fox == (75 - 1 - 3.5 + 0.5) * 2 - 0.5  # cell 0 sits at the right edge
-
-
-def test_fixed_input_networks_are_letterboxed_top_left():
-    prep = Preprocessing(color="RGB", mean=(128.0, 128.0, 128.0), scale=1 / 128, input_size=(432, 368))
-    img = np.zeros((200, 640, 3), np.uint8)
-    img[..., 0] = 255  # blue in BGR
-    (p,) = preprocess([img], prep)
-    pl = p.placement
-    assert pl.input_size == (432, 368) and pl.resized_size == (432, 135) and pl.valid_cells == (54, 17)
-    assert p.input.shape == (3, 368, 432)
-    assert np.allclose(p.input[2, :135], 127 / 128) and np.allclose(p.input[0, :135], -1.0)  # RGB order
-    assert np.allclose(p.input[:, 135:], -1.0)  # pad value 0 raw -> (0 - 128) / 128
-    (sx, sy), _ = pl.cell_geometry()
-    assert sx == pytest.approx(8 * 640 / 432) and sy == pytest.approx(8 * 200 / 135)
-    with pytest.raises(ValueError, match="fixed input size"):
-        preprocess([img], prep, scale=0.5)
-
-
 # ---- flip averaging ---------------------------------------------------------------------------------------
 
 def _mirror(f: PoseFields) -> tuple[np.ndarray, np.ndarray]:
@@ -175,19 +142,6 @@ def test_multiscale_maps_on_scale_one_grid(model_dir, photo, runner_at_photo_sca
     assert multi.scale == single.scale and multi.offset == single.offset
     d = _peak_distances(_peaks(single), _peaks(multi))
     assert np.median(d) < 3.0 and (d < 8).mean() > 0.8
-
-
-def test_resample_is_exact_on_aligned_grids():
-    rng = np.random.default_rng(0)
-    maps = rng.random((2, 4, 6)).astype(np.float32)
-    same = resample(maps, ((8.0, 8.0), (3.5, 3.5)), ((8.0, 8.0), (3.5, 3.5)), (4, 6))
-    np.testing.assert_array_equal(same, maps)
-    mirrored = resample(maps, ((-8.0, 8.0), (43.5, 3.5)), ((8.0, 8.0), (3.5, 3.5)), (4, 6))
-    np.testing.assert_array_equal(mirrored, maps[:, :, ::-1])
-    coarse = resample(maps, ((8.0, 8.0), (3.5, 3.5)), ((16.0, 16.0), (7.5, 7.5)), (2, 3))
-    # a coarse cell centre falls between 2x2 fine cell centres: their mean
-    quad_mean = 0.25 * (maps[:, ::2, ::2] + maps[:, ::2, 1::2] + maps[:, 1::2, ::2] + maps[:, 1::2, 1::2])
-    np.testing.assert_allclose(coarse, quad_mean, rtol=1e-6)
 
 
 # ---- configuration and input errors ----------------------------------------------------------------------
