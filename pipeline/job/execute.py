@@ -16,7 +16,7 @@ from typing import Any, Callable, TextIO
 import ray
 
 from pipeline import tables
-from pipeline.job.decode import decode_shard
+from pipeline.job.decode import ImageLimits, decode_shard
 from pipeline.job.listing import list_sources
 from pipeline.job.pool import ActorPool
 from pipeline.job.progress import JobSummary, Progress
@@ -39,8 +39,8 @@ class JobError(RuntimeError):
 
 
 @ray.remote(max_retries=TASK_RETRIES)
-def _decode_task(shard, storage_options, prepare):
-    return decode_shard(shard, storage_options, prepare)
+def _decode_task(shard, storage_options, prepare, limits):
+    return decode_shard(shard, storage_options, prepare, limits)
 
 
 @ray.remote(max_retries=TASK_RETRIES)
@@ -119,10 +119,6 @@ def _model_id(spec: JobSpec) -> str:
     return model_id(spec.model)
 
 
-def _track_config(spec: JobSpec):
-    return spec.track_config() if hasattr(spec, "track_config") else None
-
-
 def _open_output(sink: DeltaSink, ctx: RowContext) -> None:
     try:
         sink.open(ctx.model_id, ctx.config_id)
@@ -175,7 +171,8 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
         shards, plan_errors = plan(sources, images_per_shard=spec.images_per_shard,
                                    frames_per_shard=spec.frames_per_shard, frame_step=spec.frame_step,
                                    model_id=ctx.model_id, config_id=ctx.config_id,
-                                   storage_options=spec.storage_options, map_fn=_ray_map)
+                                   storage_options=spec.storage_options, map_fn=_ray_map,
+                                   target_fps=spec.target_fps, start_s=spec.start_s, end_s=spec.end_s)
         sink.replace("errors", errors_table(list_errors + plan_errors), "stage = 'list'")
         summary = JobSummary(output=spec.output)
         _run(spec, sink, ctx, shards, runner_factory, summary, Progress(summary, stream, enabled=spec.progress))
@@ -196,7 +193,7 @@ def _run(spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard], r
     if todo:
         _run_shards(spec, sink, ctx, todo, runner_factory, summary, progress, tracker)
     tracker.track_stale()
-    tracker.wait()
+    summary.tracking_failed = tracker.wait()
     progress.close()
 
 
@@ -204,7 +201,7 @@ class _VideoTracker:
     """Starts a video's tracking task once all of its shards are committed (here or earlier)."""
 
     def __init__(self, spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard]):
-        self.enabled, self.sink, self.ctx, self.config = spec.tracking, sink, ctx, _track_config(spec)
+        self.enabled, self.sink, self.ctx, self.config = spec.tracking, sink, ctx, spec.track_config()
         self.videos: dict[str, tuple[Any, list[str]]] = {}
         for s in shards:
             if s.kind == "video":
@@ -228,12 +225,15 @@ class _VideoTracker:
         for src in stale_videos(self.sink.shard_log(), self.videos):
             self.refs.append(_track_task.remote(self.sink, src, self.ctx, self.config))
 
-    def wait(self) -> None:
+    def wait(self) -> int:
+        """Wait for every tracking task; returns how many failed (each left a retryable errors row)."""
+        failed = 0
         for ref in self.refs:
             try:
                 ray.get(ref)
             except Exception:  # noqa: BLE001 - recorded as a retryable errors row by the task
-                pass
+                failed += 1
+        return failed
 
 
 def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shard], runner_factory,
@@ -243,6 +243,7 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shar
     parse_config, options = spec.parse_config(), dict(spec.storage_options)
     # Preprocessing runs in the CPU decode tasks for registry networks; a custom runner gets raw images.
     prepare = default_preparer(spec.model, spec.scales, spec.flip) if runner_factory is None else None
+    limits = image_limits(spec, registry_network=runner_factory is None)
 
     def record_failed(shard, stage, exc, attempts):
         try:
@@ -253,7 +254,7 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shar
             summary.last_write_error = f"{type(write_exc).__name__}: {write_exc}"
 
     stages = Stages(
-        decode=lambda shard: _decode_task.remote(shard, options, prepare),
+        decode=lambda shard: _decode_task.remote(shard, options, prepare, limits),
         network=lambda actor, decoded: actor.run.remote(decoded),
         commit=lambda cands: _commit_task.remote(cands, sink, ctx, parse_config),
         failed=record_failed, done=sink.done_shards, track=tracker.shard_done)
@@ -263,6 +264,20 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shar
         runner.run(todo)
     finally:
         pool.close()
+
+
+def image_limits(spec: JobSpec, registry_network: bool) -> ImageLimits:
+    """The spec's image limits and, for a registry network, the smallest decode size it needs
+    (its input height, or fixed input size, times the largest test scale)."""
+    if not registry_network:
+        return ImageLimits(spec.max_pixels, spec.max_aspect)
+    from pipeline.models import get
+
+    prep, top = get(spec.model).preprocessing, max(spec.scales)
+    if prep.input_size is not None:
+        return ImageLimits(spec.max_pixels, spec.max_aspect, int(prep.input_size[0] * top),
+                           int(prep.input_size[1] * top))
+    return ImageLimits(spec.max_pixels, spec.max_aspect, 0, int(prep.target_height * top))
 
 
 def sink_predicate(shard: Shard) -> str:
@@ -276,7 +291,8 @@ def _network_pool(spec: JobSpec, res: dict[str, Any], runner_factory, ctx: RowCo
     """The network actors, started and loaded (JobError naming the model when loading fails)."""
     runner_kwargs = {"model_name": spec.model, "device": res["device"], "batch_size": spec.batch_size,
                      "precision": spec.precision, "scales": tuple(spec.scales), "flip": spec.flip,
-                     "model_dir": spec.model_dir}
+                     "model_dir": spec.model_dir, "backend": spec.backend,
+                     "num_threads": max(1, int(res["cpus_per_actor"]))}
     actor_opts = {"num_cpus": res["cpus_per_actor"], "num_gpus": res["num_gpus"], "max_restarts": 0,
                   "max_task_retries": 0}
 
@@ -303,15 +319,16 @@ def _finish(spec: JobSpec, sink: DeltaSink, ctx: RowContext, summary: JobSummary
     log = sink.shard_log()
     totals = totals_from_log(log)
     summary.frames, summary.people = totals["frames"], totals["people"]
-    summary.errors = totals["errors"] + job_errors + summary.shards_failed_sources
-    summary.pending = totals["pending"] + summary.shards_failed_sources
+    failed = summary.shards_failed_sources + summary.tracking_failed
+    summary.errors = totals["errors"] + job_errors + failed
+    summary.pending = totals["pending"] + failed
     summary.quality = quality_from_log(log)
     summary.tracking = tracks_summary(log)
     summary.elapsed_s = time.monotonic() - t_start
     summary.frames_per_s = summary.frames_this_run / summary.elapsed_s if summary.elapsed_s else 0.0
     summary.status = ("incomplete" if summary.pending or summary.unrecorded_errors else
                       "complete_with_errors" if summary.errors else "complete")
-    if getattr(spec, "compact", False):
+    if spec.compact:
         from pipeline.job.maintenance import compact
 
         compact(sink)

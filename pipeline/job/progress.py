@@ -27,6 +27,7 @@ class JobSummary:
     errors: int = 0
     pending: int = 0
     pruned_sources: int = 0
+    tracking_failed: int = 0
     unrecorded_errors: int = 0
     last_write_error: str | None = None
     frames_this_run: int = 0

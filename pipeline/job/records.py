@@ -75,7 +75,9 @@ class ErrorRecord:
 
 @dataclass(frozen=True)
 class FrameMeta:
-    """One decoded frame: where it came from and its size in pixels (after rotation/EXIF orientation)."""
+    """One decoded frame: where it came from and its original size in pixels (after rotation/EXIF
+    orientation). pixel_scale: the frame was decoded at 1/pixel_scale size (JPEG reduced decoding);
+    decoded pixel x maps to original pixel x * pixel_scale + (pixel_scale - 1) / 2."""
 
     source_uri: str
     source_id: str
@@ -83,6 +85,7 @@ class FrameMeta:
     timestamp_s: float | None
     width: int
     height: int
+    pixel_scale: int = 1
 
 
 @dataclass

@@ -53,6 +53,9 @@ def shard_tables(frames: Sequence[FrameMeta], poses_list: Sequence, shard: Shard
     kps, boxes = [np.zeros((0, NUM_KEYPOINTS, 3), np.float32)], [np.zeros((0, 4), np.float32)]
     for fm, poses in zip(frames, poses_list):
         kp, sc = _sorted_people(poses)
+        if fm.pixel_scale != 1:  # decoded at reduced size: back to original-image pixels
+            kp = kp.copy()
+            kp[:, :, :2] = kp[:, :, :2] * fm.pixel_scale + (fm.pixel_scale - 1) / 2.0
         n = len(sc)
         for k in frow:
             frow[k].append(n if k == "num_people" else getattr(fm, k))

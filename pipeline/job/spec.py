@@ -380,13 +380,13 @@ def _key_value(text: str) -> tuple[str, Any]:
     """"name=value" -> (name, YAML-parsed value), for the mapping flags (--parse, --track, --storage-option)."""
     import yaml
 
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    if "=" not in text:  # the text is not echoed: it may be a credential
+        raise argparse.ArgumentTypeError("expected NAME=VALUE (no '=' in the value given)")
     k, v = text.split("=", 1)
     try:
         return k.strip(), yaml.safe_load(v)
-    except yaml.YAMLError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: the value is not valid YAML ({exc})") from None
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"{k.strip()}=...: the value is not valid YAML") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:

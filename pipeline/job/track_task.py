@@ -44,7 +44,7 @@ def _tracked(poses: pd.DataFrame, track_config: Any) -> tuple[pd.DataFrame, pd.D
 
 def _log_row(source: Source, ctx: RowContext, version: int, n_tracks: int, ok: bool) -> pa.Table:
     values = {"shard_id": tracking_shard_id(source), "source_uri": source.uri, "source_id": source.source_id,
-              "kind": "tracks", "status": "done" if ok else "pending", "frames": 0, "people": 0,
+              "kind": "tracks", "frame_start": 0, "status": "done" if ok else "pending", "frames": 0, "people": 0,
               "errors": 0 if ok else 1, "pending": 0 if ok else 1, "empty_frames": 0, "people_hist": "[]",
               "person_score_sum": 0.0, "keypoint_score_sum": 0.0, "keypoints_found": 0, "tracks": n_tracks,
               "poses_version": version, "model_id": ctx.model_id, "config_id": ctx.config_id,
