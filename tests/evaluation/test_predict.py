@@ -71,6 +71,11 @@ def test_job_output_scores_like_the_direct_pipeline(default_predictions, ann_pat
     # AP on 12 people by about 0.01.
     assert via_job == pytest.approx(direct, abs=0.03)
     poses = read_poses(str(out))
+    # The direct pipeline's rows carry the job's ids: same settings -> same config_id, same files
+    # -> same source_id.
+    assert set(default_predictions[0]["config_id"]) == set(poses["config_id"])
+    assert (dict(zip(default_predictions[0]["source_uri"], default_predictions[0]["source_id"]))
+            == dict(zip(poses["source_uri"], poses["source_id"])))
     q = quality_summary(poses, read_frames(str(out)))
     assert q["frames"] == 4 and q["empty_frame_share"] == 0.0
     assert q["people"] == len(poses) == sum(r["num_dt"] for r in json.loads(report.read_text())["per_image"])

@@ -4,22 +4,22 @@ from __future__ import annotations
 import av
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from pipeline import tables
 from pipeline.cli import main
-from pipeline.video.drawing import DRAWN_LIMBS, draw_poses, track_colour
+from pipeline.testing import walking_person
+from pipeline.video.drawing import DRAWN_LIMBS, track_colour
 
 from .conftest import write_video
-from pipeline.testing import walking_person as skeleton
 
 W, H, N = 320, 240, 8
 
 
 def _people(frame):
     """Two tracks: id 0 walking right, id 1 walking left (neck positions in pixels)."""
-    return {0: skeleton((60 + 10 * frame, 60), 150), 1: skeleton((260 - 10 * frame, 70), 140)}
+    return {0: walking_person((60 + 10 * frame, 60), 150), 1: walking_person((260 - 10 * frame, 70), 140)}
 
 
 def _write_poses(path, source_uri, frames):
@@ -100,25 +100,17 @@ def test_render_images_folder(tmp_path):
     assert (cv2.imread(str(out / "b.png")) == 255).all()  # no poses for b: unchanged
 
 
-def test_draw_poses_skips_missing_keypoints_and_low_scores():
-    kp = skeleton((100, 50), 120)
-    kp[4] = (np.nan, np.nan, 0)   # r_wrist missing -> limb (3, 4) not drawn
-    kp[7, 2] = 0.1                # l_wrist below min_score
-    image = draw_poses(np.zeros((200, 200, 3), np.uint8), kp[None], [1], min_score=0.2, thickness=2)
-    near = lambda p: image[int(p[1]) - 1:int(p[1]) + 2, int(p[0]) - 1:int(p[0]) + 2].max()
-    assert near(skeleton((100, 50), 120)[4]) == 0 and near(kp[7]) == 0
-    assert near((kp[2] + kp[3]) / 2) > 0  # r_shoulder-r_elbow drawn
-    with pytest.raises(ValueError):
-        draw_poses(np.zeros((10, 10, 3), np.uint8), np.zeros((1, 17, 3)))
-
-
 def test_render_reads_a_job_output_folder(tmp_path):
+    # A job output holds each table as a Delta Lake table (<output>/poses/_delta_log/...); the
+    # deltalake package writes one here as any Delta writer would.
+    from deltalake import write_deltalake
+
     video = write_video(tmp_path / "black.mp4", [np.zeros((H, W, 3), np.uint8)] * 3)
-    part = tmp_path / "job" / "poses" / "source_id=abc"
-    part.mkdir(parents=True)
     _write_poses(tmp_path / "full.parquet", str(video), frames=range(3))
-    pq.write_table(pq.read_table(tmp_path / "full.parquet").drop_columns(["source_id"]),
-                   part / "shard.parquet")
+    table = pq.read_table(tmp_path / "full.parquet")
+    delta_types = pa.schema([f.with_type(pa.list_(f.type.value_type)) if pa.types.is_fixed_size_list(f.type) else f
+                             for f in table.schema])
+    write_deltalake(str(tmp_path / "job" / "poses"), table.cast(delta_types))
     out = tmp_path / "frames"
     assert main(["render", "--poses", str(tmp_path / "job"), "--video", str(video),
                  "--output", str(out)]) == 0
