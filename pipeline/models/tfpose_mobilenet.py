@@ -5,7 +5,7 @@ Entries: "tfpose-mobilenet-thin" (MobileNet-v1 0.75 backbone, 6 stages, BN folde
 :class:`~pipeline.models.graph_module.GraphModule` (no TensorFlow at run time). Input: raw BGR
 0-255, any size (trained at 432x368); output: concat_stage7 = 19 heatmaps then 38 PAFs, whose
 channel order is the ``pipeline.skeleton.PAF_CHANNELS`` layout (checked against COCO ground truth
-in tests/models/test_tfpose_models.py).
+in tests/models/test_tfpose_mobilenet.py).
 
 mobilenet_v2_small: 39 of its 99 FusedBatchNorm nodes keep ``is_training=True`` (batch statistics),
 so TF's result for an image depends on its batch mates. The converted module computes those
