@@ -2,7 +2,8 @@
 
 One row per selected frame, in ``data/train-<k>-of-<n>.parquet`` (Hugging Face's file naming, so
 ``datasets.load_dataset(DEST)`` finds a ``train`` split; sources go to file k by a hash of their
-source_id, so a source's rows always land in the same file):
+source_id, so a source's rows always land in the same file; a file with no selected frame is
+not written, as ``datasets`` refuses Parquet files without rows):
 
 | column | type | what |
 |---|---|---|
@@ -106,7 +107,8 @@ class HFDataset:
 
     def files(self, sources: list[SourceRows], part_id: str,
               storage_options: Mapping[str, Any] | None = None) -> Iterator[tuple[str, bytes]]:
-        """The one Parquet file (relative path, bytes) of part ``part_id``, reading each frame's pixels."""
+        """The Parquet file (relative path, bytes) of part ``part_id``, reading each selected frame's
+        pixels; none when no frame of the part is selected."""
         import io
 
         rows: dict[str, list] = {f.name: [] for f in SCHEMA}
@@ -114,6 +116,8 @@ class HFDataset:
             for frame, image in self._frames_with_images(source, storage_options):
                 for key, value in self._row(source, frame, image).items():
                     rows[key].append(value)
+        if not rows["image"]:
+            return  # no file: datasets refuses a Parquet file without rows
         buf = io.BytesIO()
         pq.write_table(pa.table(rows, schema=SCHEMA), buf, compression="zstd")
         yield f"data/{part_id}.parquet", buf.getvalue()
