@@ -243,3 +243,18 @@ def test_literal_inputs_keep_their_prefix_and_become_absolute(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     spec = load_spec(None, {"input": ["literal:shots/take[1].jpg", "s3://b/x[2].jpg"], "output": "out"})
     assert spec.input == (f"literal:{tmp_path}/shots/take[1].jpg", "s3://b/x[2].jpg")
+
+
+def test_spec_validation_never_imports_torch_or_ray(tmp_path):
+    """posepipe submit validates on a laptop: checking a spec (model name, parse, track, S3 options) stays light."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.job.spec import load_spec; "
+            "load_spec(None, {'input': ['s3://b/in/'], 'output': 's3://b/out', 'model': 'omz-lightweight', "
+            "'parse': {'peak_threshold': 0.2}, 'track': {'min_similarity': 0.5}, "
+            "'storage_options': {'endpoint_url': 'http://127.0.0.1:1'}}); "
+            "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
