@@ -7,7 +7,8 @@ locally, one PUT on object stores); after a part's files, its completion record
 ``DEST/_export/<part id>.json`` is written, holding the format, its options, and per source the row
 counts and sha256 of the rows it was made from (pipeline.export.sources.SourceRows.digest). A re-run
 skips a part whose record matches; a part whose rows or options changed is redone, and files its
-previous record lists that the new export does not write are removed.
+previous record lists that the new export does not write are removed, as are the files and records
+of parts the new export no longer has.
 """
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def export(output: str, format: str, dest: str, *, storage_options: Mapping[str,
     parts = {sid: [sid] for sid in sorted(counts)} if fmt.per_source else fmt.parts(counts)
     tasks = _group(parts, counts, frames_per_task)
     results = _run_tasks(tasks, output, dest, fmt, stems, storage_options, ray_address, num_cpus)
+    _remove_stale_parts(dest, set(parts), storage_options)
     written = [r for r in results if r["written"]]
     return ExportSummary(fmt.name, dest, len(results), len(written), len(results) - len(written),
                          sum(r["files"] for r in written), len(counts), int(len(frames)),
@@ -129,6 +131,22 @@ def export_parts(output: str, dest: str, fmt, parts: Sequence[tuple[str, list[st
         storage.write_bytes_atomic(fs, record_path, json.dumps(record, indent=1).encode())
         results.append({"part": part_id, "written": True, "files": len(files)})
     return results
+
+
+def _remove_stale_parts(dest: str, current: set[str], storage_options) -> None:
+    """Remove the files and records of parts an earlier export wrote to ``dest`` that this one has not
+    (a source gone from the job output, another hf-dataset file count)."""
+    fs, root = storage.filesystem(storage.absolute_uri(dest), storage_options)
+    folder = storage.join(root, RECORD_FOLDER)
+    if not fs.exists(folder):
+        return
+    for path in fs.ls(folder, detail=False):
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if not name.endswith(".json") or name[:-len(".json")] in current:
+            continue
+        for stale in (_read_record(fs, path) or {}).get("files", []):
+            storage.remove_if_exists(fs, storage.join(root, stale))
+        storage.remove_if_exists(fs, path)
 
 
 def _group(parts: Mapping[str, list[str]], counts: Mapping[str, int], frames_per_task: int):
