@@ -54,7 +54,7 @@ def test_poses_equal_known_skeletons(job_ray, synthetic, tmp_path):
             np.testing.assert_allclose(box, [*xy.min(0), *(xy.max(0) - xy.min(0))], atol=1e-3)
     assert set(poses.model_id) == {"standin@0"} and poses.timestamp_s.isna().all()
 
-    # Filters are pushed down: one partition (source) only.
+    # Filters are pushed down: files whose statistics exclude the source are not read.
     sid = frames.source_id.iloc[0]
     one = pipeline.read_poses(out, filters=[("source_id", "=", sid)], columns=["source_id", "keypoints"])
     assert list(one.columns) == ["source_id", "keypoints"] and set(one.source_id) <= {sid}
@@ -109,13 +109,14 @@ def test_worker_crash_is_retried_and_poison_shard_goes_to_errors(job_ray, synthe
     assert pipeline.read_errors(out).empty
     assert len(pipeline.read_poses(out)) == sum(len(t) for t in truth.values())
     # 2) An image that always kills the worker: its shard goes to errors, the other shards finish.
+    # The shard is not committed as done: its 3 inputs are pending, retried by the next run.
     out = tmp_path / "poison"
     factory = functools.partial(standin.RenderedRunner, poison={2})
     s = run_job(_spec([folder], out, shard_retries=1), runner_factory=factory, model_id="standin@0")
-    assert s.status == "complete_with_errors" and s.shards_failed == 1 and s.shards_done == 2
+    assert s.status == "incomplete" and s.shards_failed == 1 and s.shards_done == 2 and s.pending == 3
     errors = pipeline.read_errors(out)
     assert sorted(errors.input.map(os.path.basename)) == ["img01.png", "img02.png", "img03.png"]
-    assert set(errors.stage) == {"network"} and set(errors.attempts) == {2}
+    assert set(errors.stage) == {"network"} and set(errors.attempts) == {2} and errors.retryable.all()
     frames = pipeline.read_frames(out)
     assert sorted(frames.source_uri.map(os.path.basename)) == [f"img{i:02d}.png" for i in range(4, 8)]
     # Re-running retries only the failed shard (here: without the poison, it now succeeds).

@@ -35,9 +35,10 @@ def test_real_model_on_sample_media(job_ray, media_dir, tmp_path):
         found = k[:, 2] > 0
         assert found.sum() >= 4 and np.isnan(k[~found, :2]).all()
         assert (k[found, 0] >= -1).all() and (k[found, 0] <= w).all() and (k[found, 1] <= h).all()
-    # Video people carry track ids and the tracks table summarises them.
+    # Video people in confirmed tracks carry track ids and the tracks table summarises them.
     vp = poses[poses.source_uri.str.endswith(".mp4")]
-    assert vp.track_id.notna().all() and poses[~poses.source_uri.str.endswith(".mp4")].track_id.isna().all()
+    tracked = vp[vp.track_id.notna()]
+    assert len(tracked) >= len(vp) // 2 and poses[~poses.source_uri.str.endswith(".mp4")].track_id.isna().all()
     tracks = pipeline.read_tracks(out)
-    assert set(tracks.track_id) == set(vp.track_id.astype(int))
-    assert tracks.length.sum() == len(vp)
+    assert set(tracks.track_id) == set(tracked.track_id.astype(int))
+    assert tracks.length.sum() == len(tracked)
