@@ -17,6 +17,8 @@ Sections (each is recorded, or its error / "not available" is, and the run goes 
 - ``candidates``: the default network's maps of the sample photos in one padded batch: find_candidates_torch
   on the device vs maps copied to the host + pipeline.parsing.find_candidates per image (ms per image,
   bytes crossing, same people found).
+- ``precision_ap``: COCO AP on ../shared/eval/coco-val2017-mini per precision through the device path
+  (fp16/bf16 may be the CUDA default if within 0.005 of fp32).
 - ``end_to_end``: CPU decoding (cv2 JPEG/PNG decode + letterbox resize in a thread pool; the sample video by
   PyAV) -> uint8 batches in pinned memory -> device -> network_input -> network -> device candidates ->
   pipeline.parsing.assemble on the host, several batches in flight; images/s, process CPU seconds per
@@ -436,6 +438,39 @@ def measure_candidates(device: torch.device, args) -> dict:
             "bytes_to_host_per_image_candidates": int(sum(c.nbytes() for c in dev) / batch)}
 
 
+def measure_precision_ap(device: torch.device, args) -> dict:
+    """COCO keypoint AP on coco-val2017-mini per precision through the device path (letterbox into
+    a 656x368 canvas, i.e. height 368 as the job's default, network_input, network,
+    find_candidates_torch, assemble): a reduced precision may become the CUDA default when its AP
+    stays within 0.005 of fp32 (issue 16)."""
+    from pipeline.evaluation import evaluate
+    from pipeline.evaluation.poses_table import poses_frame
+
+    folder = SHARED / "eval" / "coco-val2017-mini"
+    annotations = folder / "person_keypoints.json"
+    uris = [str(folder / img["file_name"]) for img in json.loads(annotations.read_text())["images"]]
+    canvas = (656, 368)
+    boxed = [letterbox(cv2.imread(u), canvas, 8) for u in uris]
+    pixels = canvas_batch([r for r, _ in boxed], canvas).to(device)
+    geometry = [MapGeometry.of_placement(p) for _, p in boxed]
+    config = ParseConfig()
+    out = {"images": len(uris), "bucket": "656x368", "resized_sizes": [list(p.resized_size) for _, p in boxed]}
+    for precision in args.precisions:
+        net = Network("omz-lightweight", device, precision)
+        heat, paf = net(pixels, [p.resized_size for _, p in boxed])
+        found = [assemble(c, config) for c in find_candidates_torch(heat, paf, geometry, config)]
+        people = [(u, f.keypoints[k], float(f.scores[k])) for u, f in zip(uris, found) for k in range(len(f))]
+        kps = np.stack([k for _, k, _ in people]) if people else np.zeros((0, 18, 3), np.float32)
+        frame = poses_frame([u for u, _, _ in people], kps, [s for _, _, s in people],
+                            model_id="omz-lightweight", config_id="bench", shard_id="bench")
+        out[precision] = {"AP": round(evaluate(frame, annotations, per_image=False).stats["AP"], 4),
+                          "people": len(people)}
+    if "fp32" in out:
+        for precision in args.precisions:
+            out[precision]["within_0.005_of_fp32"] = abs(out[precision]["AP"] - out["fp32"]["AP"]) <= 0.005
+    return out
+
+
 # ------------------------------------------------------------------------------------ end to end
 class UtilisationSampler:
     """GPU utilisation % sampled every 0.2 s in a thread: torch.cuda.utilization (NVML), else nvidia-smi."""
@@ -716,7 +751,7 @@ def print_table(result: dict) -> None:
                         if k.startswith("memory_bound_ceiling")}
             print(f"{'':26} {bname:>8} GFLOP/img {b.get('gflops_per_image')}  bytes/img (fp16, fused) "
                   f"{b['bytes_per_image']['conv_fused_bytes_fp16'] / 1e6:.1f} MB  ceiling {ceilings or 'n/a (no GPU)'}")
-    for key in ("candidates", "end_to_end", "cpu_stage_costs", "cpu_cores"):
+    for key in ("candidates", "precision_ap", "end_to_end", "graph_variants", "cpu_stage_costs", "cpu_cores"):
         print(f"\n{key}: {json.dumps(result.get(key), indent=1)}")
 
 
@@ -796,6 +831,7 @@ def main(argv=None) -> int:
             best_precision = max(bests, key=lambda r: r["images_per_s"])["precision"]
     section(result, "candidates", budget, measure_candidates, device, args)
     section(result, "cpu_stage_costs", budget, cpu_stage_costs, device, args, min_left_s=3)
+    section(result, "precision_ap", budget, measure_precision_ap, device, args)
     section(result, "end_to_end", budget, measure_end_to_end, device, args, best_precision)
     section(result, "graph_variants", budget, measure_graph_variants, result["networks"], device, args, budget,
             min_left_s=30)

@@ -345,7 +345,7 @@ def find_candidates_torch(heatmaps: torch.Tensor, pafs: torch.Tensor, geometry: 
     valid, cols, rows = _check_maps(heatmaps, pafs, geometry)
     device = heatmaps.device
     count = heatmaps.shape[0]
-    maps = heatmaps[:, :NUM_KEYPOINTS].to(torch.float32)
+    maps = heatmaps[:, :NUM_KEYPOINTS].to(torch.float32).contiguous()  # NCHW even from a channels_last network
     if config.smooth_sigma > 0:
         maps = _smoothed(maps, config.smooth_sigma, cols, rows)
     n, p, cells, scores = _find_peaks(maps, valid, cols, rows, config)
