@@ -108,3 +108,22 @@ def test_non_keypoint_annotations_are_refused(ann):
                                    "area": 81, "iscrowd": 0}]}
     with pytest.raises(ValueError, match=r"annotations \[7\] have no 'keypoints'.*not instances"):
         evaluate([], boxes_only)
+
+
+def test_images_matched_by_relative_path():
+    from pipeline.evaluation.coco_eval import image_ids_by_path
+
+    ann = {"images": [{"id": 1, "file_name": "seq1/000001.jpg"}, {"id": 2, "file_name": "seq2/000001.jpg"},
+                      {"id": 3, "file_name": "000785.jpg"}]}
+    uris = ["/data/val/seq1/000001.jpg", "s3://b/val/seq2/000001.jpg", "/photos/000785.jpg", "/other/seq3/000001.jpg"]
+    assert image_ids_by_path(uris, ann) == {uris[0]: 1, uris[1]: 2, uris[2]: 3}
+    with pytest.raises(ValueError, match="matches 2 images named '000001.jpg'"):
+        image_ids_by_path(["/x/000001.jpg"], {"images": [{"id": 1, "file_name": "000001.jpg"},
+                                                         {"id": 2, "file_name": "./000001.jpg"}]})
+
+
+def test_poses_of_unlisted_images_are_named(ann_path, noisy_poses):
+    df = noisy_poses(0)
+    df.loc[df.index[0], "source_uri"] = "/elsewhere/not_in_the_file.jpg"
+    with pytest.raises(ValueError, match="no image id for /elsewhere/not_in_the_file.jpg frame 0"):
+        evaluate(df, ann_path)
