@@ -77,12 +77,11 @@ def network_input(pixels: torch.Tensor, prep: Preprocessing,
     if prep.color == "RGB":
         x = x.flip(-1)
     if resized_sizes is not None:
-        if len(resized_sizes) != n:
-            raise ValueError(f"network_input: {len(resized_sizes)} resized_sizes for {n} images")
-        wh = torch.tensor([tuple(s) for s in resized_sizes], device=x.device).reshape(n, 2)
-        if (wh < 1).any() or (wh[:, 0] > w).any() or (wh[:, 1] > h).any():
-            raise ValueError(f"network_input: resized_sizes {list(resized_sizes)} must lie within the "
-                             f"{w}x{h} canvas")
+        sizes = [tuple(int(v) for v in s) for s in resized_sizes]  # checked on the host: no device sync
+        if len(sizes) != n or not all(len(s) == 2 and 1 <= s[0] <= w and 1 <= s[1] <= h for s in sizes):
+            raise ValueError(f"network_input: resized_sizes {list(resized_sizes)} must give one (w, h) per "
+                             f"image ({n}) within the {w}x{h} canvas")
+        wh = torch.tensor(sizes, device=x.device).reshape(n, 2)
         cols = torch.arange(w, device=x.device)[None, None, :] < wh[:, 0, None, None]
         rows = torch.arange(h, device=x.device)[None, :, None] < wh[:, 1, None, None]
         x = x.masked_fill(~(rows & cols)[..., None], float(prep.pad_value))

@@ -280,5 +280,5 @@ def test_bad_input_is_named():
         find_candidates_torch(heat, paf, [MapGeometry((12, 9), (8.0, 8.0), (3.5, 3.5), (96, 72))])
     with pytest.raises(ValueError, match="uint8 torch tensor"):
         network_input(torch.zeros(1, 8, 8, 3), Preprocessing())
-    with pytest.raises(ValueError, match="within the 8x8 canvas"):
+    with pytest.raises(ValueError, match=r"one \(w, h\) per image \(1\) within the 8x8 canvas"):
         network_input(torch.zeros(1, 8, 8, 3, dtype=torch.uint8), Preprocessing(), [(9, 8)])
