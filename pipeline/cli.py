@@ -16,7 +16,8 @@ from typing import Iterable, Sequence
 from pipeline.secrets import mask_text
 
 #: Modules whose ``add_commands(subparsers)`` adds sub-commands to ``posepipe``.
-COMMAND_MODULES = ("pipeline.video.commands", "pipeline.evaluation.commands", "pipeline.cluster.commands",
+COMMAND_MODULES = ("pipeline.job.commands", "pipeline.video.commands", "pipeline.evaluation.commands",
+                   "pipeline.cluster.commands",
                    "pipeline.export.commands")
 
 EXIT_OK = 0          # done
