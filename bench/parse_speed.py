@@ -21,7 +21,6 @@ import json  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -29,23 +28,12 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 from pipeline.parsing import ParseConfig, find_candidates, parse, render_fields  # noqa: E402
-from pipeline.testing import expected_people, grid_people, random_draws  # noqa: E402
+from pipeline.testing import cpu_ms, expected_people, grid_people, random_draws  # noqa: E402
 from pipeline.testing_reference import reference_parse  # noqa: E402
 
 IMAGE_SIZE = (656, 368)  # -> 46 x 82 stride-8 cells
 PEOPLE = (1, 5, 20, 50)
 MODES = (("greedy", 1), ("hungarian", 1), ("greedy", 8), ("hungarian", 8))
-
-
-def cpu_ms(fn, repeats: int) -> float:
-    """Median CPU milliseconds of fn() over repeats (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
-    return 1e3 * statistics.median(times)
 
 
 def same_people(a, b) -> bool:

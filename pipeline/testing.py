@@ -10,12 +10,16 @@
 * Moving people with known identities as poses-table rows, for tracking and drawing
   (:func:`walking_person`, :func:`walker`, :func:`rows_from`, :func:`same_partition`).
 
+* Benchmark timing: :func:`cpu_ms`.
+
 The loop reference parser is in :mod:`pipeline.testing_reference`.
 """
 from __future__ import annotations
 
 import math
 import os
+import statistics
+import time
 from pathlib import Path
 
 import cv2
@@ -189,11 +193,14 @@ class RenderedRunner:
 
     poison: image ids on which the worker process dies (os._exit), like a segfaulting kernel.
     crash_once: a file path; the first call that finds it missing creates it and kills the process.
+    transient: (file path, image id): while the file does not exist, that image raises
+    ConnectionResetError (a transient failure: it goes away once the test creates the file).
     Other keyword arguments (model_name, device, ...) are the job's runner settings, ignored.
     """
 
-    def __init__(self, poison=(), crash_once: str | None = None, **_runner_settings):
-        self.poison, self.crash_once = set(poison), crash_once
+    def __init__(self, poison=(), crash_once: str | None = None, transient: tuple[str, int] | None = None,
+                 **_runner_settings):
+        self.poison, self.crash_once, self.transient = set(poison), crash_once, transient
 
     def __call__(self, images):
         out = []
@@ -201,6 +208,8 @@ class RenderedRunner:
             iid = image_id_of(img)
             if iid in self.poison:
                 os._exit(1)
+            if self.transient and iid == self.transient[1] and not os.path.exists(self.transient[0]):
+                raise ConnectionResetError(f"connection reset while labelling image {iid}")
             if self.crash_once and not os.path.exists(self.crash_once):
                 Path(self.crash_once).write_text("crashed")
                 os._exit(1)
@@ -259,3 +268,15 @@ def same_partition(truth: pd.Series, predicted: pd.Series) -> bool:
     """True when rows grouped by truth and by predicted id are the same partition."""
     pairs = pd.DataFrame({"t": truth.to_numpy(), "p": predicted.to_numpy()}).drop_duplicates()
     return pairs["t"].is_unique and pairs["p"].is_unique
+
+
+def cpu_ms(fn, repeats: int) -> float:
+    """Median CPU milliseconds (time.process_time of this process) of fn() over ``repeats``
+    calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return 1e3 * statistics.median(times)

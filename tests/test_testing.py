@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.parsing import ParseConfig, parse, render_fields
 from pipeline.skeleton import KEYPOINTS
-from pipeline.testing import (TEMPLATE, assert_recovered, check_people, grid_people, image_id_of, people_for,
+from pipeline.testing import (TEMPLATE, assert_recovered, check_people, cpu_ms, grid_people, image_id_of, people_for,
                               person, walker, walking_person, write_image)
 
 
@@ -55,3 +55,18 @@ def test_assert_recovered_fails_on_a_wrong_person():
         assert_recovered(found, list(moved), 1.0)
     with pytest.raises(AssertionError, match="one: found 2 people, expected 1"):
         check_people(found.keypoints, sk[:1], "one")
+
+
+def test_cpu_ms_counts_this_process_cpu_time_after_a_warm_up():
+    import time
+
+    calls = []
+    assert cpu_ms(lambda: (calls.append(1), time.sleep(0.02)), repeats=3) < 10  # sleeping is no CPU time
+    assert len(calls) == 4
+
+    def burn():
+        end = time.process_time() + 0.03
+        while time.process_time() < end:
+            pass
+
+    assert 25 <= cpu_ms(burn, repeats=3) < 200

@@ -87,19 +87,30 @@ def poses_frame(source_uris: Sequence[str], keypoints: np.ndarray, scores: np.nd
 
 
 def poses_table(poses: pd.DataFrame) -> pa.Table:
-    """The pyarrow Table (full poses.v1 schema, source_id included) of a poses DataFrame."""
+    """The pyarrow Table (full poses.v1 schema, source_id included) of a poses DataFrame.
+
+    Nullable columns may be absent (all null) and hold None/NaN/NA for null; others must be there.
+    """
     columns = {}
     for f in tables.schema("poses"):
         if f.name not in poses.columns:
+            if f.nullable:
+                continue
             raise ValueError(f"poses DataFrame lacks column {f.name!r} of the poses.v1 schema")
-        col = poses[f.name]
-        if pa.types.is_fixed_size_list(f.type):
-            columns[f.name] = (np.stack([np.asarray(v, np.float32) for v in col]) if len(col)
+        values = [None if _is_null(v) else v for v in poses[f.name].tolist()]
+        has_null = any(v is None for v in values)
+        if pa.types.is_fixed_size_list(f.type) and not has_null:
+            columns[f.name] = (np.stack([np.asarray(v, np.float32) for v in values]) if values
                                else np.zeros((0, f.type.list_size), np.float32))
+        elif pa.types.is_fixed_size_list(f.type):
+            columns[f.name] = [None if v is None else np.asarray(v, np.float32).tolist() for v in values]
         else:
-            columns[f.name] = [None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v
-                               for v in col.tolist()]
+            columns[f.name] = values
     return tables.from_columns("poses", columns)
+
+
+def _is_null(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def write_poses_parquet(poses: pd.DataFrame, uri: str) -> None:

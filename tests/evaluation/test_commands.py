@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,14 @@ def test_posepipe_reports_bad_input_as_one_line(ann_path, tmp_path, capsys):
                      "--annotations", str(table)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("posepipe export-coco: ") and "gt.parquet is not valid JSON" in err
+
+
+def test_coco_commands_never_import_torch(ann_path, tmp_path):
+    # import-coco, export-coco and eval run on a laptop without the network stack.
+    table, results = tmp_path / "gt.parquet", tmp_path / "r.json"
+    code = ("import sys\nfrom pipeline.cli import main\n"
+            f"assert main(['import-coco', '--input', {str(ann_path)!r}, '--output', {str(table)!r}]) == 0\n"
+            f"assert main(['export-coco', '--poses', {str(table)!r}, '--output', {str(results)!r}]) == 0\n"
+            f"assert main(['eval', '--poses', {str(table)!r}, '--annotations', {str(ann_path)!r}]) == 0\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
