@@ -100,3 +100,44 @@ def test_export_stems():
     assert export_stems({"a": "s3://bucket/p/x.jpg", "b": "s3://bucket/q/x.jpg"}) == {"a": "p/x", "b": "q/x"}
     with pytest.raises(ValueError, match="would both be exported as 'x'"):
         export_stems({"a": "/data/x.jpg", "b": "/data/x.png"})
+
+
+@pytest.fixture
+def s3_bucket():
+    """A moto S3 server on 127.0.0.1 with one bucket; yields (s3fs storage options, bucket name)."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "export-test", "secret": "export-test"}
+        boto3.client("s3", endpoint_url=options["endpoint_url"], region_name="us-east-1",
+                     aws_access_key_id="export-test", aws_secret_access_key="export-test").create_bucket(Bucket="out")
+        yield options, "out"
+    finally:
+        server.stop()
+
+
+def test_export_to_s3_is_resumable(job_output, s3_bucket, tmp_path):
+    import s3fs
+
+    options, bucket = s3_bucket
+    dest = f"s3://{bucket}/openpose"
+    first = export(job_output, "openpose-json", dest, storage_options=options)
+    assert (first.parts_written, first.files_written) == (4, 8)
+    fs = s3fs.S3FileSystem(**options)
+    keys = sorted(k[len(f"{bucket}/openpose/"):] for k in fs.find(f"{bucket}/openpose"))
+    local = tmp_path / "local"
+    export(job_output, "openpose-json", str(local))
+    assert keys == sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
+    assert fs.cat_file(f"{bucket}/openpose/images/p1_keypoints.json") == (local / "images" / "p1_keypoints.json").read_bytes()
+    again = export(job_output, "openpose-json", dest, storage_options=options)
+    assert (again.parts_written, again.parts_skipped) == (0, 4)
+    records = [fs.cat_file(k) for k in fs.find(f"{bucket}/openpose/_export")]
+    assert records and not any(b"export-test" in r for r in records)  # no credentials in the records
