@@ -89,7 +89,7 @@ class JobSpec:
              "`literal:PATH` never globs")
     output: str = _setting(kind="str", required=True, local_path=True,
                            help="folder or URI the tables and manifest go to")
-    model: str = _setting(DEFAULT_MODEL, kind="str", help="registry name of the network (`posepipe` models table)")
+    model: str = _setting(DEFAULT_MODEL, kind="str", help="registry name of the network (the README's models table)")
     backend: str = _setting("auto", kind="choice", choices=BACKENDS,
                             help="inference runtime: auto = openvino on CPU, torch on CUDA")
     model_dir: str | None = _setting(None, kind="str", nullable=True, local_path=True, default_doc="$POSEPIPE_MODEL_DIR",
