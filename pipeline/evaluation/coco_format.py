@@ -148,7 +148,9 @@ def import_coco(source: CocoJson, annotations: CocoJson | None = None, *,
     Ground truth: crowd regions (iscrowd=1) are skipped; labelled keypoints (v > 0) get score 1.0
     and person score 1.0. Results: keypoints with score <= 0 are missing. COCO-17 becomes
     COCO-18 with the neck at the shoulders' midpoint (see :func:`coco18_from_coco17`); rows are
-    ordered by image and descending person score, and ``bbox`` spans the found keypoints.
+    ordered by image and descending person score. ``bbox`` and ``source_id`` follow the job's
+    rules (see :func:`pipeline.evaluation.poses_table.poses_frame`), so the rows join with a
+    job's output over the same image files on ``source_id``.
     """
     data = load_coco_json(source)
     if isinstance(data, Mapping) and "annotations" in data:
