@@ -64,7 +64,7 @@ os.environ.setdefault("POSEPIPE_MODEL_DIR", str(SHARED / "models"))
 from pipeline.fields import PoseFields  # noqa: E402
 from pipeline.models import get, list_models, load_model  # noqa: E402
 from pipeline.models.device_candidates import MapGeometry, find_candidates_torch, network_input  # noqa: E402
-from pipeline.models.inference import Placement  # noqa: E402
+from pipeline.models.preprocessing import Placement  # noqa: E402
 from pipeline.parsing import ParseConfig, assemble, find_candidates  # noqa: E402
 
 #: Dense peak TFLOP/s (no 2:4 sparsity) and HBM TB/s from NVIDIA datasheets (A10G: AWS's variant).

@@ -52,7 +52,7 @@ class MapGeometry:
 
     @classmethod
     def of_placement(cls, placement) -> "MapGeometry":
-        """From a ``pipeline.models.inference.Placement`` (one unflipped pass of one image)."""
+        """From a ``pipeline.models.preprocessing.Placement`` (one unflipped pass of one image)."""
         scale, offset = placement.cell_geometry()
         return cls(tuple(placement.valid_cells), scale, offset, tuple(placement.image_size))
 
@@ -63,7 +63,7 @@ def network_input(pixels: torch.Tensor, prep: Preprocessing,
                   resized_sizes: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
     """uint8 BGR canvases [N, H, W, 3] (on the device) -> the network's float32 input [N, 3, H, W].
 
-    Equals ``pipeline.models.inference.preprocess`` on the same resized pixels: channels reordered
+    Equals ``pipeline.models.preprocessing.preprocess`` on the same resized pixels: channels reordered
     to ``prep.color``, pixels right of / below each image's ``resized_sizes[n]`` = (w, h) set to
     ``prep.pad_value`` (None: the canvases are already padded), then (pixel - mean) * scale. The
     result is a channels_last-strided view of the NHWC data (call ``.contiguous()`` for NCHW).

@@ -3,7 +3,7 @@
 References: ``pipeline.parsing.find_candidates`` on each image's own cropped maps (the numpy
 path), maps rendered from known skeletons (``pipeline.parsing.render_fields``, so the people are
 also checked against the skeletons), the real default network's maps of real photos, and
-``pipeline.models.inference.preprocess`` for the uint8 hand-off.
+``pipeline.models.preprocessing.preprocess`` for the uint8 hand-off.
 
 Batches are padded to a common canvas whose padding holds values that would be peaks and strong
 PAFs (0.9 / 0.7), so a cell beyond an image's valid cells leaking into its candidates shows up.
@@ -20,7 +20,7 @@ import torch
 from pipeline.fields import PoseFields
 from pipeline.models import Preprocessing, get, load_model
 from pipeline.models.device_candidates import MapGeometry, find_candidates_torch, network_input
-from pipeline.models.inference import preprocess
+from pipeline.models.preprocessing import preprocess
 from pipeline.parsing import LimbCandidates, ParseConfig, assemble, find_candidates, render_fields
 from pipeline.testing import (assert_recovered, crop_to_image, expected_people, grid_people, person,
                               random_draws)
@@ -188,7 +188,7 @@ def test_half_precision_maps_and_empty_maps():
 def real_batch(media_dir, model_dir):
     """The default network on 2 real photos in one padded uint8 batch, through network_input.
 
-    Returns (preprocessed [Prepared] from pipeline.models.inference.preprocess, the network_input
+    Returns (preprocessed [Prepared] from pipeline.models.preprocessing.preprocess, the network_input
     tensor, heatmaps, pafs) with maps of the whole padded batch."""
     name = "omz-lightweight"
     prep = get(name).preprocessing
