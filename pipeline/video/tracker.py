@@ -206,7 +206,9 @@ class _Track:
         seen = found(keypoints)
         common = found(self.last) & seen
         if common.any() and t > self.last_t:
-            step = np.median(keypoints[common, :2] - self.last[common, :2], axis=0) / (t - self.last_t)
+            moved = np.sort(keypoints[common, :2] - self.last[common, :2], axis=0)
+            k = len(moved)
+            step = (moved[(k - 1) // 2] + moved[k // 2]) / 2 / (t - self.last_t)    # median displacement
             self.velocity = step if len(self.rows) == 1 else (
                 VELOCITY_SMOOTHING * step + (1 - VELOCITY_SMOOTHING) * self.velocity)
         carried = self.predicted(t, True)
