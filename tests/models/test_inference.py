@@ -1,4 +1,4 @@
-"""PoseNetRunner: batching, geometry (scale/offset back to original pixels), flip and multi-scale averaging.
+"""PoseNetRunner: backends, batching, geometry (scale/offset back to original pixels), flip and multi-scale averaging.
 
 Real weights (omz-lightweight) on real photos; the geometry checks compare the runner with itself
 on transformed copies of a photo (shifted into a grey canvas, halved, enlarged, mirrored), so the
@@ -9,12 +9,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 from scipy.ndimage import maximum_filter
 
 from pipeline.fields import PoseFields
-from pipeline.models.inference import PoseNetRunner
+from pipeline.models.inference import PoseNetRunner, resolve_backend
 from pipeline.models.preprocessing import HEATMAP_MIRROR, Prepared, preprocess, unflip
+from pipeline.parsing import ParseConfig, parse
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixture in tests/models/conftest.py
 
@@ -146,28 +146,6 @@ def test_multiscale_maps_on_scale_one_grid(model_dir, photo, runner_at_photo_sca
 
 # ---- configuration and input errors ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("options", [{"channels_last": True}, {"precision": "bf16"}])
-def test_channels_last_and_bf16_paths_agree_with_fp32(model_dir, photo, runner_at_photo_scale, options):
-    """The memory-format and autocast code paths (used on CUDA) run on CPU too and stay at the INT8
-    rounding-noise level of fp32 (measured on this photo: channels_last max 0.023, mean 0.0002;
-    bf16 max 0.12, mean 0.0005)."""
-    ref = runner_at_photo_scale([photo])[0]
-    out = PoseNetRunner("omz-lightweight", model_dir=model_dir, target_height=photo.shape[0], **options)([photo])[0]
-    for a, b in ((out.heatmaps, ref.heatmaps), (out.pafs, ref.pafs)):
-        assert np.abs(a - b).max() < 0.2 and np.abs(a - b).mean() < 0.003
-
-
-def test_fp16_on_cpu_is_refused():
-    with pytest.raises(ValueError, match="fp16.*CUDA"):
-        PoseNetRunner("omz-lightweight", device="cpu", precision="fp16")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
-def test_cuda_without_gpu_is_refused():
-    with pytest.raises(RuntimeError, match="CUDA is not available"):
-        PoseNetRunner("omz-lightweight", device="cuda")
-
-
 def test_bad_images_are_named(runner_at_photo_scale, photo):
     gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
     with pytest.raises(ValueError, match="image 1 must be a HxWx3 uint8"):
@@ -183,3 +161,44 @@ def test_prepared_inputs_can_come_from_elsewhere(runner_at_photo_scale, photo):
     direct = runner_at_photo_scale([photo])[0]
     again = runner_at_photo_scale.infer_prepared(passes)[0]
     np.testing.assert_array_equal(direct.heatmaps, again.heatmaps)
+
+
+# ---- backends ---------------------------------------------------------------------------------------------
+
+def test_backend_choice():
+    assert resolve_backend("auto", "cpu") == "openvino" and resolve_backend("auto", "cuda:0") == "torch"
+    assert resolve_backend("auto", "cpu", prebuilt_model=True) == "torch"
+    assert resolve_backend("torch", "cpu") == "torch"
+    with pytest.raises(ValueError, match="runs on the CPU only, got device 'cuda'"):
+        resolve_backend("openvino", "cuda")
+    with pytest.raises(ValueError, match="backend must be one of auto, torch, openvino, got 'onnx'"):
+        PoseNetRunner("omz-lightweight", backend="onnx")
+    with pytest.raises(ValueError, match="num_threads must be >= 1"):
+        PoseNetRunner("omz-lightweight", num_threads=0)
+
+
+def test_torch_and_openvino_backends_agree_on_real_photos(model_dir, media_dir, matched_keypoint_distances):
+    """omz-lightweight: the torch port (INT8 activation rounding emulated in float) vs OpenVINO's int8
+    kernels on the IR. Measured on the 13 sample photos at height 368 (1 thread each): maps max 0.073
+    / mean 0.00055 (heatmaps), max 0.11 / mean 0.0006 (PAFs) -- the INT8 code flips the reference test
+    bounds at 0.12; the same 39 people; of 612 keypoints, matched ones median 0.17 px, 93.6 % within
+    1 px, 98.4 % within 5 px, 7 found by one backend only. (The converted float networks agree to
+    ~1e-5, see test_openvino_backend.py.)"""
+    names = sorted(p.name for p in (media_dir / "images").iterdir())
+    images = [cv2.imread(str(media_dir / "images" / n)) for n in names]
+    ov_fields = PoseNetRunner("omz-lightweight", model_dir=model_dir, backend="openvino", num_threads=1)(images)
+    torch_fields = PoseNetRunner("omz-lightweight", model_dir=model_dir, backend="torch", num_threads=1)(images)
+    distances, one_sided, found = [], 0, 0
+    for name, a, b in zip(names, ov_fields, torch_fields):
+        assert a.scale == b.scale and a.offset == b.offset and a.heatmaps.shape == b.heatmaps.shape
+        for x, y in ((a.heatmaps, b.heatmaps), (a.pafs, b.pafs)):
+            assert np.abs(x - y).max() < 0.2 and np.abs(x - y).mean() < 0.002, name
+        pa, pb = parse(a, ParseConfig()), parse(b, ParseConfig())
+        assert len(pa) == len(pb), name
+        d, n = matched_keypoint_distances(pa, pb)
+        distances.append(d)
+        one_sided += n
+        found += int((~np.isnan(pa.keypoints[..., 0])).sum())
+    d = np.concatenate(distances)
+    assert found > 500 and np.median(d) < 0.5 and (d < 1).mean() > 0.9 and (d < 5).mean() > 0.97
+    assert one_sided <= 0.03 * found

@@ -8,7 +8,6 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 from pipeline.models import Preprocessing, get
 from pipeline.models.preprocessing import bucketed_width, prepare_passes, preprocess, resample
@@ -96,20 +95,7 @@ def test_bucketing_pads_widths_to_a_few_shapes_and_keeps_the_geometry():
         bucketed_width(100, 8, 60)
 
 
-def _matched_keypoint_distances(a, b) -> tuple[np.ndarray, int]:
-    """People of two parses paired by Hungarian on mean keypoint distance: distances (px) of the
-    keypoints both found, and how many keypoints only one of them found."""
-    ka, kb = a.keypoints[..., :2], b.keypoints[..., :2]
-    cost = np.array([[np.nanmean(np.hypot(*(p - q).T)) if np.any(~np.isnan(p - q)) else 1e6 for q in kb]
-                     for p in ka]).reshape(len(ka), len(kb))
-    rows, cols = linear_sum_assignment(cost)
-    both = ~np.isnan(ka[rows, :, 0]) & ~np.isnan(kb[cols, :, 0])
-    either = ~np.isnan(ka[rows, :, 0]) | ~np.isnan(kb[cols, :, 0])
-    d = np.hypot(*(ka[rows] - kb[cols])[both].T)
-    return d, int((either & ~both).sum())
-
-
-def test_bucketed_inference_finds_the_same_people(media_dir):
+def test_bucketed_inference_finds_the_same_people(media_dir, matched_keypoint_distances):
     """Bucketing only adds right padding, so the map -> pixel transform is exact; the network sees a
     wider grey margin than before, which moves maps near the right edge (measured on the 13 photos:
     heatmaps max 0.21, mean <= 0.0006). Parsed people (39): the same count on every photo; of 606
@@ -128,7 +114,7 @@ def test_bucketed_inference_finds_the_same_people(media_dir):
         assert np.abs(fa.heatmaps - fb.heatmaps).mean() < 0.002, name
         pa, pb = parse(fa, ParseConfig()), parse(fb, ParseConfig())
         assert len(pa) == len(pb), name
-        d, n = _matched_keypoint_distances(pa, pb)
+        d, n = matched_keypoint_distances(pa, pb)
         distances.append(d)
         one_sided += n
         found += int((~np.isnan(pa.keypoints[..., 0])).sum())
