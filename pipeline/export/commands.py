@@ -10,12 +10,8 @@ import argparse
 from pipeline.cli import reporting_errors
 from pipeline.export.runner import ALL_FORMATS, export
 
-#: Flags that are format options, with the formats that take them (checked before any work).
-_OPTION_FORMATS = {
-    "layout": ("openpose-json",), "keypoint_scale": ("openpose-json",),
-    "resolution": ("controlnet", "hf-dataset"), "text": ("hf-dataset",), "min_people": ("hf-dataset",),
-    "min_visible": ("hf-dataset",), "num_files": ("hf-dataset",), "annotations": ("coco",),
-}
+#: Flags that are format options (each format refuses the ones it does not take, naming them).
+_OPTIONS = ("layout", "keypoint_scale", "resolution", "text", "min_people", "min_visible", "num_files", "annotations")
 
 
 def add_commands(subparsers) -> None:
@@ -53,11 +49,7 @@ def _storage_option(text: str):
 
 
 def _export(args: argparse.Namespace) -> int:
-    options = {k: getattr(args, k) for k in _OPTION_FORMATS if getattr(args, k) is not None}
-    wrong = [k for k in options if args.format not in _OPTION_FORMATS[k]]
-    if wrong:
-        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
-        raise ValueError(f"{flags} do(es) not apply to --format {args.format}; see posepipe export --help")
+    options = {k: getattr(args, k) for k in _OPTIONS if getattr(args, k) is not None}
     summary = export(args.poses, args.format, args.output, storage_options=dict(args.storage_option) or None,
                      ray_address=args.ray_address, num_cpus=args.num_cpus, **options)
     print(f"posepipe export: {summary.format} -> {summary.dest}: {summary.parts_written} part(s) written "

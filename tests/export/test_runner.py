@@ -72,7 +72,7 @@ def test_cli_export_and_its_errors(job_output, tmp_path, capsys):
 
     assert main(["export", "--poses", job_output, "--format", "controlnet", "--output", str(dest),
                  "--layout", "body25"]) == 2
-    assert "--layout do(es) not apply to --format controlnet" in capsys.readouterr().err
+    assert "controlnet: unknown option(s) layout; it takes resolution" in capsys.readouterr().err
 
     missing = tmp_path / "no-such-output"
     assert main(["export", "--poses", str(missing), "--format", "openpose-json", "--output", str(dest)]) == 2
