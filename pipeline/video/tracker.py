@@ -228,14 +228,15 @@ def frame_spacing(times: np.ndarray) -> float:
     return float(np.median(diffs)) if len(diffs) else 1.0
 
 
-def _frame_by_frame(times: np.ndarray, kps: np.ndarray, quality: np.ndarray, config: TrackConfig,
-                    spacing: float) -> list[_Track]:
-    """Online pass over the sorted rows: confirmed tracks are matched first, then tentative ones."""
+def _frame_by_frame(frames: np.ndarray, times: np.ndarray, kps: np.ndarray, quality: np.ndarray,
+                    config: TrackConfig, spacing: float) -> list[_Track]:
+    """Online pass over the rows sorted by (frame, person): per frame, confirmed tracks are matched
+    first, then tentative ones; poses left over start tentative tracks."""
     tracks: list[_Track] = []
     live: list[_Track] = []
     if len(times) == 0:
         return tracks
-    bounds = np.flatnonzero(np.diff(times)) + 1
+    bounds = np.flatnonzero(np.diff(frames)) + 1
     for rows in np.split(np.arange(len(times)), bounds):
         t = float(times[rows[0]])
         live = [tr for tr in live if t - tr.last_t <= config.max_gap_s + spacing + 1e-9]
@@ -311,9 +312,9 @@ def _keypoints(poses_df: pd.DataFrame) -> np.ndarray:
     return flat.reshape(-1, NUM_KEYPOINTS, 3)
 
 
-def track_video(poses_df: pd.DataFrame, config: TrackConfig = TrackConfig()
+def track_video(poses_df: pd.DataFrame, config: TrackConfig | None = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Track and smooth the people of ONE video.
+    """Track and smooth the people of ONE video (config None: TrackConfig() defaults).
 
     poses_df: the video's poses-table rows for every labelled frame: frame_index, timestamp_s (s),
     person_index, score, keypoints (54 floats: x, y, score per COCO-18 keypoint, px), and any other
@@ -330,6 +331,7 @@ def track_video(poses_df: pd.DataFrame, config: TrackConfig = TrackConfig()
     Raises ValueError naming the column when a needed column is missing or malformed, or a
     timestamp is null.
     """
+    config = TrackConfig() if config is None else config
     missing = [c for c in ("frame_index", "timestamp_s", "person_index", "score", "keypoints")
                if c not in poses_df]
     if missing:
@@ -344,7 +346,7 @@ def track_video(poses_df: pd.DataFrame, config: TrackConfig = TrackConfig()
     observed = found(kps)
     quality = poses_df["score"].to_numpy(np.float64)[order] * observed.mean(1)
     spacing = frame_spacing(times)
-    tracks = _frame_by_frame(times, kps, quality, config, spacing)
+    tracks = _frame_by_frame(poses_df["frame_index"].to_numpy()[order], times, kps, quality, config, spacing)
     kept = _relink(_evidence(tracks, config), times, kps, config)
     kept.sort(key=min)                                   # rows are sorted, so min = first appearance
     ids = np.full(n, np.nan)

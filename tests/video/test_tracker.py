@@ -123,7 +123,7 @@ def test_result_is_independent_of_row_order_index_and_shard_split():
 
 def test_output_contract_rows_columns_and_types():
     rows = crossing_scene(frames=60).rows.assign(source_uri="file:///v.mp4", source_id="abc", bbox=None, track_id=None)
-    tracked, tracks = track_video(rows)
+    tracked, tracks = track_video(rows, None)  # None: the defaults
     assert tracked.index.equals(rows.index)
     assert list(tracked.columns) == list(rows.columns) + ["keypoints_smoothed"]
     assert str(tracked["track_id"].dtype) == "Int64"
