@@ -217,11 +217,14 @@ def test_uint8_hand_off_equals_numpy_preprocessing_on_real_photos(real_batch):
         assert (x[k, :, h:, :] == pad).all() and (x[k, :, :, w:] == pad).all()
 
 
-def test_real_network_maps_of_two_photos(real_batch):
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_real_network_maps_of_two_photos(real_batch, memory_format):
+    # A channels_last network (the CUDA default) returns channels_last maps.
     prepared, _, heat, paf = real_batch
     config = ParseConfig()
     geometry = [MapGeometry.of_placement(p.placement) for p in prepared]
-    dev = find_candidates_torch(heat, paf, geometry, config)
+    dev = find_candidates_torch(heat.contiguous(memory_format=memory_format),
+                                paf.contiguous(memory_format=memory_format), geometry, config)
     people = []
     for k, (d, g) in enumerate(zip(dev, geometry)):
         cw, ch = g.valid_cells
