@@ -53,9 +53,9 @@ class TrackConfig:
     Gaps (seconds)
       max_gap_s:      a track missed for up to this long (time with no pose, beyond the usual frame
                       spacing) is still matched frame by frame.
-      relink_s:       after the frame-by-frame pass, a track that ends is joined to one that starts
-                      up to this long after it, where the first's motion predicts the second's start
-                      (occlusions, longer misses); 0 turns re-linking off.
+      relink_s:       after the frame-by-frame pass, a confirmed track that ends is joined to a
+                      confirmed one that starts up to this long after it, where the first's motion
+                      predicts the second's start (occlusions, longer misses); 0 turns it off.
     Confirmation
       min_poses:      a track needs at least this many poses ...
       min_score:      ... and a track score (mean of person score x found-keypoint share) at least
