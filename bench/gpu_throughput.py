@@ -687,9 +687,10 @@ def gpu_decoders(device: torch.device, photos) -> dict:
         reference = decode(jpegs[0])[:, :, ::-1]
         first = decode_jpeg(data[0], device=device).permute(1, 2, 0).cpu().numpy()
         t = seconds_per_call(lambda: decode_jpeg(data, device=device), device, 3, 1.0, 2)
-        out["torchvision_decode_jpeg_cuda"] = {
-            "images_per_s": round(len(jpegs) / t, 1),
-            "max_abs_pixel_diff_vs_cv2": int(np.abs(first.astype(int) - reference.astype(int)).max())}
+        diff = np.abs(first.astype(int) - reference.astype(int))
+        out["torchvision_decode_jpeg_cuda"] = {"images_per_s": round(len(jpegs) / t, 1),
+                                               "max_abs_pixel_diff_vs_cv2": int(diff.max()),
+                                               "mean_abs_pixel_diff_vs_cv2": round(float(diff.mean()), 3)}
     except Exception as exc:  # noqa: BLE001 - not installed or no CUDA decode in this build
         out["torchvision_decode_jpeg_cuda"] = f"not available ({type(exc).__name__}: {exc})"[:300]
     try:
