@@ -61,7 +61,7 @@ class MapGeometry:
 
 def network_input(pixels: torch.Tensor, prep: Preprocessing,
                   resized_sizes: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
-    """uint8 BGR canvases [N, H, W, 3] (on the device) -> the network's float32 input [N, 3, H, W].
+    """uint8 BGR canvases [N, H, W, 3] (0-255, on the device) -> the network's float32 input [N, 3, H, W].
 
     Equals ``pipeline.models.preprocessing.preprocess`` on the same resized pixels: channels reordered
     to ``prep.color``, pixels right of / below each image's ``resized_sizes[n]`` = (w, h) set to
@@ -118,10 +118,12 @@ def _check_maps(heatmaps: torch.Tensor, pafs: torch.Tensor, geometry: Sequence[M
              & (torch.arange(w, device=heatmaps.device)[None, None, :] < cols[:, None, None]))[:, None]
     bad = torch.stack([(~torch.isfinite(t) & valid).flatten(1).sum(1) for t in (heatmaps, pafs)]).cpu()
     for which, name in enumerate(("heatmaps", "pafs")):
-        for k in torch.nonzero(bad[which]).flatten().tolist():
-            raise ValueError(f"find_candidates_torch: {name} of image {k} hold {int(bad[which, k])} NaN/inf "
-                             "values in its valid cells; the network output is invalid: check the model "
-                             "weights, input preprocessing and precision (fp16 overflow) before parsing")
+        images = torch.nonzero(bad[which]).flatten().tolist()
+        if images:
+            raise ValueError(f"find_candidates_torch: {name} of image {images[0]} hold {int(bad[which, images[0]])} "
+                             f"NaN/inf values in its valid cells (images with NaN/inf: {images}); the network "
+                             "output is invalid: check the model weights, input preprocessing and precision "
+                             "(fp16 overflow) before parsing")
     return valid, cols, rows
 
 
