@@ -173,7 +173,7 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
                                    model_id=ctx.model_id, config_id=ctx.config_id,
                                    storage_options=spec.storage_options, map_fn=_ray_map,
                                    target_fps=spec.target_fps, start_s=spec.start_s, end_s=spec.end_s)
-        sink.replace("errors", errors_table(list_errors + plan_errors), "stage = 'list'")
+        sink.replace("errors", errors_table(list_errors + plan_errors), "shard_id IS NULL AND stage <> 'track'")
         summary = JobSummary(output=spec.output)
         _run(spec, sink, ctx, shards, runner_factory, summary, Progress(summary, stream, enabled=spec.progress))
         summary.pruned_sources = _prune_removed(sink, spec, sources, listing_ok=not list_errors)
