@@ -173,14 +173,26 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
                                    model_id=ctx.model_id, config_id=ctx.config_id,
                                    storage_options=spec.storage_options, map_fn=_ray_map,
                                    target_fps=spec.target_fps, start_s=spec.start_s, end_s=spec.end_s)
-        sink.replace("errors", errors_table(list_errors + plan_errors), "shard_id IS NULL AND stage <> 'track'")
         summary = JobSummary(output=spec.output)
+        _best_effort(summary, lambda: sink.replace("errors", errors_table(list_errors + plan_errors),
+                                                   "shard_id IS NULL AND stage <> 'track'"))
         _run(spec, sink, ctx, shards, runner_factory, summary, Progress(summary, stream, enabled=spec.progress))
-        summary.pruned_sources = _prune_removed(sink, spec, sources, listing_ok=not list_errors)
+        summary.pruned_sources = _best_effort(summary, lambda: _prune_removed(sink, spec, sources, not list_errors)) or 0
         return _finish(spec, sink, ctx, summary, t_start, len(list_errors) + len(plan_errors))
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _best_effort(summary: JobSummary, write: Callable[[], Any]) -> Any:
+    """``write()``, or None when it fails (disk full, access refused mid-job...): the failure is
+    counted in the summary (unrecorded_errors, last_write_error) and the job goes on to its end."""
+    try:
+        return write()
+    except Exception as exc:  # noqa: BLE001
+        summary.unrecorded_errors += 1
+        summary.last_write_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return None
 
 
 def _run(spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard], runner_factory,
@@ -246,12 +258,8 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shar
     limits = image_limits(spec, registry_network=runner_factory is None)
 
     def record_failed(shard, stage, exc, attempts):
-        try:
-            sink.replace("errors", errors_table(failed_shard_errors(shard, stage, exc, attempts)),
-                         sink_predicate(shard))
-        except Exception as write_exc:  # noqa: BLE001 - e.g. the disk is full: say so, go on
-            summary.unrecorded_errors += 1
-            summary.last_write_error = f"{type(write_exc).__name__}: {write_exc}"
+        rows = errors_table(failed_shard_errors(shard, stage, exc, attempts))
+        _best_effort(summary, lambda: sink.replace("errors", rows, sink_predicate(shard)))
 
     stages = Stages(
         decode=lambda shard: _decode_task.remote(shard, options, prepare, limits),
@@ -331,9 +339,9 @@ def _finish(spec: JobSpec, sink: DeltaSink, ctx: RowContext, summary: JobSummary
     if spec.compact:
         from pipeline.job.maintenance import compact
 
-        compact(sink)
-    sink.write_manifest({
+        _best_effort(summary, lambda: compact(sink))
+    _best_effort(summary, lambda: sink.write_manifest({
         "job": "posepipe run", "spec": spec.to_dict(), "model_id": ctx.model_id, "config_id": ctx.config_id,
         "schema_versions": tables.versions(), "tables": {t: sink.uri(t) for t in tables.TABLES},
-        "summary": summary.to_dict()})
+        "summary": summary.to_dict()}))
     return summary

@@ -144,13 +144,14 @@ def test_disk_full_ends_cleanly(job_ray, tmp_path):
         sink = DeltaSink(str(out))
         sink.open("standin@0", _spec(folder, out).config_id())
         filler = mount / "filler"
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-                    f.flush()
-            except OSError:
-                pass
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:  # the disk is full
+            pass
+        finally:
+            os.close(fd)
         s = _run(folder, out, shard_retries=0)  # must not raise
         assert s.status == "incomplete" and s.pending > 0
         assert s.unrecorded_errors > 0 and s.last_write_error
