@@ -84,10 +84,11 @@ class LocalRayCluster:
     """Head + worker Ray nodes on 127.0.0.1, each started by its own ``ray start --block``.
 
     dashboard_url: the Jobs API address (http://127.0.0.1:<port>), what ``posepipe submit --address`` takes.
-    env:           environment of the nodes and of any client (holds the cluster's auth token).
+    env:           environment of the nodes and of any client (holds the cluster's auth token, and the
+                   nodes' own S3 credentials from ``node_env``).
     """
 
-    def __init__(self, root: Path, head_cpus: int = 2, worker_cpus: int = 1):
+    def __init__(self, root: Path, head_cpus: int = 2, worker_cpus: int = 1, node_env: dict | None = None):
         self.root = root
         self.head_cpus, self.worker_cpus = head_cpus, worker_cpus
         self.gcs_port = free_port()
@@ -95,6 +96,8 @@ class LocalRayCluster:
         self.nodes: list[RayNode] = []
         self.token = secrets.token_hex(32)
         self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
+        # What a cluster config gives its nodes (on AWS: an instance profile): credentials never travel with jobs.
+        self.env.update(node_env or {})
         self.env.pop("RAY_AUTH_TOKEN_PATH", None)
         # The nodes' environment is this interpreter's (as a cluster node's activated virtualenv):
         # job entrypoints run `python -m pipeline.cli ...` from PATH.
@@ -160,14 +163,17 @@ class LocalRayCluster:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def ray_cluster(s3_endpoint):
     """A started head (2 CPUs) + one worker ('worker1', 1 CPU); everything is killed after the module.
 
     The head keeps enough CPUs for a job to finish on it alone: a network actor (1 CPU) plus
-    decode/write tasks (1 CPU each) -- so losing the worker costs time, not the job.
+    decode/write tasks (1 CPU each) -- so losing the worker costs time, not the job. The nodes
+    hold the S3 endpoint's credentials in their environment, as a cluster config sets them.
     """
     root = Path(tempfile.mkdtemp(prefix="ppc-", dir="/tmp"))  # short: Unix socket paths live here
-    cluster = LocalRayCluster(root)
+    # The moto endpoint is plain http: delta-rs (the output tables) refuses http unless told, and the
+    # job's sink derives AWS_ALLOW_HTTP only from storage_options.endpoint_url, not from the environment.
+    cluster = LocalRayCluster(root, node_env={**s3_endpoint.env, "AWS_ALLOW_HTTP": "true"})
     try:
         cluster.start_head()
         cluster.add_worker("worker1")

@@ -7,6 +7,7 @@ small photos from ../shared/media/images.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -53,9 +54,8 @@ def write_spec(path: Path, inputs: list[str], output: str, **settings) -> Path:
 
 
 def submit_args(spec: Path, cluster) -> list[str]:
-    # Credentials go to the cluster only because they are named (AWS_ENDPOINT_URL is passed by default).
-    return ["submit", str(spec), "--address", cluster.dashboard_url, "--wait", "--timeout", "240",
-            "--env", "AWS_ACCESS_KEY_ID", "--env", "AWS_SECRET_ACCESS_KEY"]
+    # No credentials are sent: the nodes have their own (AWS_ENDPOINT_URL is passed through by default).
+    return ["submit", "--config", str(spec), "--address", cluster.dashboard_url, "--wait", "--timeout", "240"]
 
 
 def storage_options(s3_endpoint) -> dict:
@@ -63,8 +63,18 @@ def storage_options(s3_endpoint) -> dict:
             "secret": s3_endpoint.env["AWS_SECRET_ACCESS_KEY"]}
 
 
+def done_shards(output: str, s3_endpoint) -> list[dict]:
+    """The shard_log rows (shard_id, source_uri, status) of the job output (the record of finished work)."""
+    from pipeline.job.sink import DeltaSink
+
+    try:
+        return DeltaSink(output, storage_options(s3_endpoint)).shard_log(["shard_id", "source_uri", "status"]).to_pylist()
+    except Exception:  # noqa: BLE001 - the log does not exist before the first commit
+        return []
+
+
 def check_output_exactly_once(fs, s3_endpoint, output: str, names: list[str], media_dir: Path) -> dict:
-    """Every input image is one frames row, every shard has one marker and one file per table; returns the manifest."""
+    """Every input image is one frames row, every shard is in the shard_log once, done; returns the manifest."""
     uris = sorted(f"s3://{BUCKET}/photos/{n}" for n in names)
     so = storage_options(s3_endpoint)
     frames = read_frames(output, storage_options=so)
@@ -81,16 +91,16 @@ def check_output_exactly_once(fs, s3_endpoint, output: str, names: list[str], me
     assert (per_image.drop(f"s3://{BUCKET}/photos/cat.jpg") >= 1).all(), per_image
 
     manifest = json.loads(fs.cat_file(f"{output[len('s3://'):]}/_manifest.json"))
-    shard_ids = [s["shard_id"] for s in manifest["shards"]]
-    assert len(shard_ids) == len(names) == len(set(shard_ids))
-    assert {s["status"] for s in manifest["shards"]} == {"done"}
     assert manifest["summary"]["frames"] == len(names) and manifest["summary"]["errors"] == 0
-    markers = sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{output[len('s3://'):]}/_shards"))
-    assert markers == sorted(f"{s}.json" for s in shard_ids)
+    assert manifest["summary"]["status"] == "complete"
+    # The shard_log (Delta table, replacing commits) is the record of finished work: one shard per
+    # image (images_per_shard 1), each once and done, covering exactly the inputs.
+    log = [r for r in done_shards(output, s3_endpoint) if r["status"] == "done"]
+    shard_ids = [r["shard_id"] for r in log]
+    assert len(shard_ids) == len(names) == len(set(shard_ids)), log
+    assert sorted(r["source_uri"] for r in log) == uris
     for table in ("frames", "poses"):
-        files = [p.rsplit("/", 1)[1] for p in fs.find(f"{output[len('s3://'):]}/{table}")]
-        assert all(f.startswith("part-") and f.endswith(".parquet") for f in files), files
-        assert len(files) == len(set(files)), f"a shard wrote {table} twice: {files}"
+        assert fs.exists(f"{output[len('s3://'):]}/{table}/_delta_log/00000000000000000000.json")
     return manifest
 
 
@@ -145,6 +155,55 @@ def test_unreachable_cluster_and_local_paths_are_clear_errors(tmp_path, client_e
     assert r.returncode == 2 and "is a path on this machine" in r.stderr
 
 
+def _files_holding(root: Path, needles: list[str]) -> dict[str, list[str]]:
+    """{needle: [files under root whose bytes contain it]} (sockets and unreadable files skipped)."""
+    found: dict[str, list[str]] = {n: [] for n in needles}
+    for path in root.rglob("*"):
+        try:
+            if not path.is_file() or path.is_symlink():
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        for n in needles:
+            if n.encode() in data:
+                found[n].append(str(path))
+    return found
+
+
+def test_planted_secrets_never_reach_the_cluster(ray_cluster, bucket, s3_endpoint, client_env, tmp_path):
+    """Credentials in the spec's storage_options (flat, nested, in the endpoint URL) and in the
+    submitting shell stay on this machine: the job runs with the nodes' own credentials, and none
+    of the planted values is in any file of the cluster's nodes (uploaded working dir, job files,
+    Ray and driver logs) or under the job's output."""
+    planted = [f"PLANTED-{name}-{secrets.token_hex(4)}" for name in ("KEY", "SECRET", "TOKEN", "NESTED", "URL", "SHELL")]
+    host = s3_endpoint.url.split("://", 1)[1]
+    output = f"s3://{BUCKET}/out/planted"
+    spec = write_spec(tmp_path / "s3-planted.yaml", [f"s3://{BUCKET}/photos/p1.jpg"], output, storage_options={
+        "key": planted[0], "secret": planted[1], "token": planted[2],
+        "client_kwargs": {"aws_session_token": planted[3]},
+        "endpoint_url": f"http://posepipe:{planted[4]}@{host}"})
+    env = dict(client_env, AWS_SESSION_TOKEN=planted[5])  # the submitting shell's own session
+    result = posepipe(["submit", str(spec), "--address", ray_cluster.dashboard_url, "--wait", "--timeout", "240",
+                       "--storage-option", f"endpoint_url={s3_endpoint.url}"], env)   # positional spec = --config
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "posepipe: complete: 1 frames" in result.stdout
+    assert "not sent to the cluster" in result.stderr and "storage_options.client_kwargs.aws_session_token" in result.stderr
+    assert not [p for p in planted if p in result.stdout + result.stderr]
+    # The scan covers what was uploaded: the job file Ray unpacked on the head is among the files read.
+    shipped = [p for p in ray_cluster.root.rglob("job.yaml") if "s3-planted" in p.read_text() or
+               "out/planted" in p.read_text()]
+    assert shipped, "the uploaded job file was not found under the cluster's directories"
+    assert yaml.safe_load(shipped[0].read_text())["storage_options"] == {"client_kwargs": {},
+                                                                         "endpoint_url": s3_endpoint.url}
+    leaks = {p: files for p, files in _files_holding(ray_cluster.root, planted).items() if files}
+    assert not leaks, leaks
+    bucket.invalidate_cache()
+    objects = [p for p in bucket.find(output[len("s3://"):])]
+    assert objects
+    assert not [o for o in objects if any(p.encode() in bucket.cat_file(o) for p in planted)]
+
+
 def _tasks_on_node(cluster, node_id: str) -> list[dict]:
     """Tasks and actor tasks the cluster recorded as run on ``node_id`` (dashboard state API)."""
     url = (f"{cluster.dashboard_url}/api/v0/tasks?limit=10000&detail=true"
@@ -155,8 +214,9 @@ def _tasks_on_node(cluster, node_id: str) -> list[dict]:
 
 
 def test_job_survives_losing_a_worker_node(ray_cluster, bucket, s3_endpoint, client_env, tmp_path, media_dir):
-    """Kill the worker node (its whole process tree, SIGKILL) mid-job: the job still finishes,
-    every shard is written exactly once, and the lost node had really been doing the job's work.
+    """Kill the worker node (its whole process tree, SIGKILL) mid-job, once the first shard is in the
+    shard_log: the job still finishes, every shard is written exactly once, and the lost node had
+    really been doing the job's work.
 
     The job sizes its actor pool for the CPUs present at start; after the node dies the pool must
     shrink rather than fill the surviving head with replacement actors (no CPU would be left for
@@ -172,12 +232,10 @@ def test_job_survives_losing_a_worker_node(ray_cluster, bucket, s3_endpoint, cli
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *submit_args(spec, ray_cluster)],
                                 env=client_env, cwd=REPO, text=True, stdout=out, stderr=subprocess.STDOUT)
     try:
-        markers = f"{output[len('s3://'):]}/_shards"
         deadline = time.monotonic() + 180
         done_at_kill = []
         while time.monotonic() < deadline and proc.poll() is None:
-            bucket.invalidate_cache()
-            done_at_kill = [p for p in bucket.find(markers) if p.endswith(".json")] if bucket.exists(markers) else []
+            done_at_kill = [r["shard_id"] for r in done_shards(output, s3_endpoint) if r["status"] == "done"]
             if done_at_kill:
                 break
             time.sleep(0.5)
@@ -200,6 +258,6 @@ def test_job_survives_losing_a_worker_node(ray_cluster, bucket, s3_endpoint, cli
     assert worker["node_id"] not in {n["node_id"] for n in ray_cluster.alive_nodes()}
     tasks = _tasks_on_node(ray_cluster, worker["node_id"])
     job_work = [(t["name"], t["state"]) for t in tasks
-                if t["name"] in {"_decode_task", "_write_task", "NetworkActor.__init__", "NetworkActor.run"}]
+                if t["name"] in {"_decode_task", "_commit_task", "NetworkActor.__init__", "NetworkActor.run"}]
     assert job_work, sorted({(t["name"], t["state"]) for t in tasks})
     print("job work on the killed node:", sorted(set(job_work)))

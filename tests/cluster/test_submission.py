@@ -86,3 +86,44 @@ def test_example_cluster_specs_are_valid_submissions(name):
     sub = build_submission(spec, environ={}, ship_code=False)
     shipped = yaml.safe_load((Path(sub.runtime_env["working_dir"]) / SPEC_NAME).read_text())
     assert all(u.startswith("s3://") for u in shipped["input"]) and shipped["output"].startswith("s3://")
+
+
+def test_no_credential_is_shipped(tmp_path):
+    planted = ["PLANTED-KEY-1", "PLANTED-SECRET-2", "PLANTED-TOKEN-3", "PLANTED-NESTED-4", "PLANTED-URL-5",
+               "PLANTED-OUT-6", "PLANTED-ENV-7"]
+    spec = write_spec(tmp_path, input=["s3://photos/2024/"], output="s3://me:PLANTED-OUT-6@labels/2024",
+                      storage_options={"key": planted[0], "secret": planted[1], "token": planted[2],
+                                       "client_kwargs": {"aws_secret_access_key": planted[3], "region_name": "x"},
+                                       "endpoint_url": "https://me:PLANTED-URL-5@s3.local:9000"})
+    sub = build_submission(spec, environ={"AWS_ENDPOINT_URL": "http://u:PLANTED-ENV-7@s3.local:9000"})
+    staged = Path(sub.runtime_env["working_dir"])
+    text = "".join(p.read_text(errors="replace") for p in staged.rglob("*") if p.is_file())
+    text += repr(sub.runtime_env) + repr(sub.metadata) + sub.entrypoint
+    assert not [p for p in planted if p in text]
+    shipped = yaml.safe_load((staged / SPEC_NAME).read_text())
+    assert shipped["storage_options"] == {"client_kwargs": {"region_name": "x"},
+                                          "endpoint_url": "https://me@s3.local:9000"}
+    assert shipped["output"] == "s3://me@labels/2024"
+    assert sub.runtime_env["env_vars"] == {"AWS_ENDPOINT_URL": "http://u@s3.local:9000"}
+    assert sorted(sub.stripped) == ["output", "storage_options.client_kwargs.aws_secret_access_key",
+                                    "storage_options.endpoint_url", "storage_options.key", "storage_options.secret",
+                                    "storage_options.token"]
+
+
+@pytest.mark.parametrize("item", ["AWS_SECRET_ACCESS_KEY=x", "AWS_SESSION_TOKEN=x", "AWS_ACCESS_KEY_ID=x",
+                                  "MY_PASSWORD=x", "PROXY=http://u:p@proxy:3128"])
+def test_credentials_are_refused_as_env(item):
+    with pytest.raises(SubmissionError, match="credentials are not sent with a job"):
+        parse_env_args([item], environ={})
+
+
+def test_overrides_travel_in_the_spec_copy(tmp_path):
+    spec = write_spec(tmp_path, input=["s3://a/videos/"], output="s3://a/out", parse={"max_people": 4})
+    sub = build_submission(spec, environ={}, ship_code=False,
+                           overrides={"target_fps": 2.0, "parse": {"max_people": 4, "peak_threshold": 0.2},
+                                      "compact": True, "batch_size": None})
+    shipped = yaml.safe_load((Path(sub.runtime_env["working_dir"]) / SPEC_NAME).read_text())
+    assert shipped["target_fps"] == 2.0 and shipped["compact"] is True and "batch_size" not in shipped
+    assert shipped["parse"] == {"max_people": 4, "peak_threshold": 0.2}
+    with pytest.raises(SpecError, match=r"with command-line overrides\): key 'end_s' must be greater than start_s"):
+        build_submission(spec, environ={}, overrides={"start_s": 5.0, "end_s": 1.0})
