@@ -21,6 +21,7 @@ import os
 from typing import Any, Iterable, Iterator, Mapping
 
 from pipeline.job.records import ErrorRecord, Source
+from pipeline.secrets import mask_text, mask_url, secret_values
 from pipeline.storage import describe_error, filesystem, is_remote, split_literal
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -179,9 +180,11 @@ def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | Non
     Directories are searched recursively (hidden files skipped), local ones one directory at a
     time; a file named by several inputs comes once (the first time). A glob that matches nothing,
     a missing path, a missing bucket, refused credentials, unreadable folders and non-media files
-    are ErrorRecords naming the input; listing never raises for an input.
+    are ErrorRecords naming the input (URL passwords and storage_options secrets masked); listing
+    never raises for an input.
     """
     seen: set[str] = set()
+    secrets = secret_values(storage_options or {})
     for item in inputs:
         try:
             for entry in _entries(item, storage_options):
@@ -191,8 +194,9 @@ def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | Non
                     seen.add(entry.open_path)
                 yield entry
         except Exception as exc:  # noqa: BLE001 - any access failure becomes an errors row
-            shown = local_uri(item) if not is_remote(split_literal(item)[0]) else item
-            yield ErrorRecord.from_exception(shown, "list", exc, describe_error(shown, _printable(exc)))
+            shown = local_uri(item) if not is_remote(split_literal(item)[0]) else mask_url(item)
+            message = mask_text(describe_error(shown, _printable(exc)), secrets | secret_values(item))
+            yield ErrorRecord.from_exception(shown, "list", exc, message)
 
 
 def _printable(exc: BaseException) -> BaseException:

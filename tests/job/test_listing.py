@@ -133,3 +133,41 @@ def test_media_kind_ignores_only_a_url_query():
 
     assert media_kind("https://h.example/x.JPG?X-Amz-Signature=1") == "image"
     assert media_kind("/local/what?.mp4") == "video" and media_kind("/local/clip.mp4?.txt") is None
+
+
+def test_odd_names_are_labelled_end_to_end(job_ray, tmp_path, media_dir, capsys):
+    """`posepipe run` with the real default network over hostile names: each is labelled, stored
+    under its (escaped) URI, and the CLI exits 0."""
+    import pipeline
+    from pipeline.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), LATIN1_NAME), "wb") as f:
+        f.write((media_dir / "images" / "p1.jpg").read_bytes())
+    shutil.copy(media_dir / "images" / "valid_person1.jpg", folder / "shot[1].jpg")
+    shutil.copy(media_dir / "images" / "cat.jpg", folder / "日本 写真.jpg")
+    out = tmp_path / "out"
+    status = main(["run", "--input", str(folder), f"literal:{folder}/shot[1].jpg", "--output", str(out),
+                   "--images-per-shard", "3", "--batch-size", "3", "--no-progress", "--no-tracking"])
+    assert status == 0, capsys.readouterr().err
+    assert pipeline.read_errors(out).empty
+    frames = pipeline.read_frames(out).set_index("source_uri")
+    people = frames.num_people.to_dict()
+    assert sorted(people) == sorted(f"{folder}/{n}" for n in ("caf%E9.jpg", "shot[1].jpg", "日本 写真.jpg"))
+    assert people[f"{folder}/caf%E9.jpg"] >= 1 and people[f"{folder}/shot[1].jpg"] >= 1
+    assert people[f"{folder}/日本 写真.jpg"] == 0  # the cat
+    assert len(pipeline.read_poses(out)) == sum(people.values())
+
+
+def test_listing_errors_hold_no_credentials(tmp_path):
+    """A refused remote listing is an errors row with the URL password and the options' secrets masked."""
+    item = "s3://alice:PLANTED-URL-PASS@no-such-bucket-posepipe/photos/"
+    options = {"endpoint_url": "http://127.0.0.1:9", "key": "PLANTED-KEY-ID", "secret": "PLANTED-SECRET-VALUE",
+               "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}
+    sources, errors = list_sources([item], options)
+    assert not sources and len(errors) == 1
+    row = errors[0]
+    assert row.input == "s3://alice:***@no-such-bucket-posepipe/photos/"
+    text = f"{row.input} {row.message}"
+    assert not [p for p in ("PLANTED-URL-PASS", "PLANTED-KEY-ID", "PLANTED-SECRET-VALUE") if p in text], text
