@@ -120,8 +120,9 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.job.spec import SpecError, file_settings, load_spec, overrides_from_args
     from pipeline.secrets import secret_values
 
-    overrides = overrides_from_args(args, file_settings(args.config))
-    secrets = secret_values(file_settings(args.config)) | secret_values(overrides)
+    in_file = file_settings(args.config)
+    overrides = overrides_from_args(args, in_file)
+    secrets = secret_values(in_file) | secret_values(overrides)
     try:
         spec = load_spec(args.config, overrides)
     except SpecError as exc:

@@ -83,8 +83,9 @@ def _submit(args) -> int:
     secrets: set[str] = set()
     try:
         path = _spec_path(args)
-        overrides = overrides_from_args(args, file_settings(path))
-        secrets = secret_values(file_settings(path)) | secret_values(overrides)
+        in_file = file_settings(path)
+        overrides = overrides_from_args(args, in_file)
+        secrets = secret_values(in_file) | secret_values(overrides)
         submission = build_submission(path, overrides=overrides, env=parse_env_args(args.env),
                                       ship_code=args.ship_code, allow_local_paths=args.allow_local_paths,
                                       submission_id=args.submission_id)
