@@ -2,7 +2,8 @@
 
 Network only: a real photo (media/images/p3.jpg) preprocessed for the network (registry
 preprocessing) is repeated to the batch size and timed through ``PoseNetRunner.forward_batch``
-(torch.inference_mode, maps copied back to numpy), median of ``--iters`` runs after one warm-up.
+(maps copied back to numpy), median of ``--iters`` runs after one warm-up. CPU columns: the torch
+backend (fp32) and the openvino backend (f32 inference precision; omz-lightweight runs its INT8 IR).
 Sizes are (width, height) in pixels: each network's native input (registry metadata / fixed input
 size) plus, for flexible-size networks, ``--extra-sizes``. Ratios are against omz-lightweight at the
 same size and batch size, measured in the same run. CPU fp32 is always measured; the CUDA columns
@@ -44,9 +45,12 @@ CUDA_CONFIGS = (("fp32", True), ("fp16", True), ("bf16", True))  # (precision, c
 
 
 def make_runner(name: str, device: str = "cpu", precision: str = "fp32",
-                channels_last: bool = False) -> tuple[PoseNetRunner, str]:
-    """A runner for ``name`` and where its weights came from (random weights if the files are absent)."""
-    kwargs = dict(device=device, precision=precision, channels_last=channels_last)
+                channels_last: bool = False, backend: str = "torch",
+                num_threads: int | None = None) -> tuple[PoseNetRunner | None, str]:
+    """A runner for ``name`` and where its weights came from (random weights if the files are absent;
+    torch backend only)."""
+    kwargs = dict(device=device, precision=precision, channels_last=channels_last, backend=backend,
+                  num_threads=num_threads)
     try:
         return PoseNetRunner(name, **kwargs), "registry"
     except WeightsError:
@@ -54,6 +58,8 @@ def make_runner(name: str, device: str = "cpu", precision: str = "fp32",
             raise
         from pipeline.models.cmu_vgg19 import CmuVgg19PafNet
 
+        if backend != "torch":
+            return None, "not measured (weights not in model dir)"
         return PoseNetRunner(name, model=CmuVgg19PafNet(), **kwargs), "random (weights not in model dir)"
 
 
@@ -97,7 +103,7 @@ def images_per_s(runner: PoseNetRunner, x: np.ndarray, iters: int, budget_s: flo
     iters = max(1, min(iters, int(budget_s / (time.perf_counter() - t0))))
     times = []
     for _ in range(iters):
-        if runner.device.type == "cuda":
+        if runner.backend == "torch" and runner.network.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         runner.forward_batch(x)
@@ -111,7 +117,7 @@ def main() -> None:
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
     ap.add_argument("--extra-sizes", nargs="*", default=["432x368"], help="WxH for size-flexible networks")
     ap.add_argument("--iters", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads of both backends (default: theirs)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "model_throughput.json")
     args = ap.parse_args()
     if args.threads:
@@ -121,37 +127,43 @@ def main() -> None:
     rows = []
     for name in args.models:
         cpu_runner, weights = make_runner(name)
+        openvino_runner, _ = make_runner(name, backend="openvino", num_threads=args.threads)
         if name == BASELINE:  # cost of reproducing OpenVINO's INT8 rounding: same net, quantisers off
-            plain = PoseNetRunner(name, model=from_ir_float())
+            plain = PoseNetRunner(name, model=from_ir_float(), backend="torch")
             x = batch_input(name, sizes_for(name, [])[0], 1)
             rows.append({"model": f"{name} [float, no activation quantisation]", "weights": "registry",
                          "width": x.shape[3], "height": x.shape[2], "batch": 1,
-                         "cpu_fp32": round(images_per_s(plain, x, args.iters), 3),
+                         "cpu_fp32": round(images_per_s(plain, x, args.iters), 3), "cpu_openvino": "-",
                          **{f"cuda_{p}{'_cl' if cl else ''}": "-" for p, cl in CUDA_CONFIGS}})
         cuda_runners = {cfg: make_runner(name, "cuda", *cfg)[0] for cfg in CUDA_CONFIGS} if cuda else {}
         for size in sizes_for(name, extra):
             for batch in args.batch_sizes:
                 x = batch_input(name, size, batch)
                 row = {"model": name, "weights": weights, "width": size[0], "height": size[1], "batch": batch,
-                       "cpu_fp32": round(images_per_s(cpu_runner, x, args.iters), 3)}
+                       "cpu_fp32": round(images_per_s(cpu_runner, x, args.iters), 3),
+                       "cpu_openvino": (round(images_per_s(openvino_runner, x, args.iters), 3)
+                                        if openvino_runner is not None else "not measured")}
                 for (prec, cl), runner in cuda_runners.items():
                     row[f"cuda_{prec}{'_cl' if cl else ''}"] = round(images_per_s(runner, x, args.iters * 10), 1)
                 if not cuda:
                     row.update({f"cuda_{p}{'_cl' if cl else ''}": NOT_MEASURED for p, cl in CUDA_CONFIGS})
                 rows.append(row)
-                print(f"  {name} {size[0]}x{size[1]} b{batch}: {row['cpu_fp32']} img/s (CPU fp32)", file=sys.stderr)
+                print(f"  {name} {size[0]}x{size[1]} b{batch}: {row['cpu_fp32']} img/s (CPU torch fp32), "
+                      f"{row['cpu_openvino']} (openvino)", file=sys.stderr)
     base = {(r["width"], r["height"], r["batch"]): r["cpu_fp32"] for r in rows if r["model"] == BASELINE}
     print(" ", file=sys.stderr)
     for r in rows:
         b = base.get((r["width"], r["height"], r["batch"]))
         r["cpu_vs_omz"] = round(r["cpu_fp32"] / b, 3) if b else None
     cuda_cols = [f"cuda_{p}{'_cl' if cl else ''}" for p, cl in CUDA_CONFIGS]
-    header = ["model", "input WxH", "batch", "CPU fp32 img/s", f"CPU vs {BASELINE}", *cuda_cols]
+    header = ["model", "input WxH", "batch", "CPU torch fp32 img/s", f"CPU torch vs {BASELINE}",
+              "CPU openvino img/s", *cuda_cols]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for r in rows:
         ratio = "-" if r["cpu_vs_omz"] is None else f"{r['cpu_vs_omz']:.2f}"
         mark = "" if r["weights"] == "registry" else " (random weights)"
         print(f"| {r['model']}{mark} | {r['width']}x{r['height']} | {r['batch']} | {r['cpu_fp32']:.2f} | {ratio} | "
+              f"{r['cpu_openvino']} | "
               + " | ".join(str(r[c]) for c in cuda_cols) + " |")
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "cuda": torch.cuda.get_device_name() if cuda else None,
