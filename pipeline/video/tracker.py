@@ -21,8 +21,14 @@ from pipeline.video.smoothing import smooth_tracks
 #: COCO OKS per-keypoint sigmas in COCO-18 order (the neck, absent in COCO, uses the shoulders').
 OKS_SIGMAS = np.array([0.026, 0.079, 0.079, 0.072, 0.062, 0.079, 0.072, 0.062, 0.107, 0.087,
                        0.089, 0.107, 0.087, 0.089, 0.025, 0.025, 0.035, 0.035], np.float64)
+#: Tracking floors every sigma at the elbows' (0.072): COCO's were fitted to annotators' spread on
+#: still images, and detections of the face joints jitter far more than 0.025 person sizes from
+#: frame to frame (with COCO's own, small people's faces decide almost every match).
+TRACKING_SIGMAS = np.maximum(OKS_SIGMAS, 0.072)
 #: Weight of the newest frame-to-frame displacement in a track's velocity (exponential smoothing).
 VELOCITY_SMOOTHING = 0.5
+#: Weight, in a track's similarity to a pose, of the joints carried from earlier poses (found joints: 1).
+CARRIED_WEIGHT = 0.25
 
 _CHOICES = {"similarity": ("oks", "distance"), "matcher": ("hungarian", "greedy"),
             "smoothing": ("none", "one_euro", "savgol")}
@@ -58,8 +64,8 @@ class TrackConfig:
                       predicts the second's start (occlusions, longer misses); 0 turns it off.
     Confirmation
       min_poses:      a track needs at least this many poses ...
-      min_score:      ... and a track score (mean of person score x found-keypoint share) at least
-                      this; other poses get a null track_id.
+      min_score:      ... and a track score (mean of person score x sqrt(share of keypoints found))
+                      at least this; other poses get a null track_id.
     Smoothing (extra column keypoints_smoothed; raw keypoints are never changed)
       smoothing:      "none", "one_euro" (forward-backward One-Euro filter) or "savgol"
                       (Savitzky-Golay on a uniform time grid).
@@ -132,13 +138,14 @@ def person_size(keypoints: np.ndarray) -> np.ndarray:
 
 
 def similarity_matrix(a: np.ndarray, b: np.ndarray, kind: str = "oks",
-                      spread: np.ndarray | None = None) -> np.ndarray:
+                      spread: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
     """[A, B] similarity in [0, 1] between poses a [A, 18, 3] and b [B, 18, 3] (pixels).
 
-    Only keypoints found in both poses count; pairs with none in common get 0. The scale is the
-    mean of the two poses' person sizes. ``spread`` [A] (person sizes, default 0) is extra
+    The weighted mean of per-keypoint similarities over the keypoints found in both poses; pairs
+    with none in common get 0. The scale is the root mean square of the two poses' person sizes;
+    "oks" uses TRACKING_SIGMAS. ``spread`` [A] (person sizes, default 0) is extra
     positional uncertainty of each ``a`` pose (a prediction's), added in quadrature to every
-    keypoint's tolerance.
+    keypoint's tolerance; ``weights`` [A, 18] (default 1) weighs a's keypoints.
     """
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
@@ -148,11 +155,12 @@ def similarity_matrix(a: np.ndarray, b: np.ndarray, kind: str = "oks",
     extra = np.zeros(len(a)) if spread is None else np.asarray(spread, np.float64)
     extra2 = (extra ** 2)[:, None, None]
     if kind == "oks":
-        per_kp = np.exp(-d2 / (2 * area * ((2 * OKS_SIGMAS) ** 2 + extra2)))
+        per_kp = np.exp(-d2 / (2 * area * ((2 * TRACKING_SIGMAS) ** 2 + extra2)))
     else:
         per_kp = np.exp(-np.sqrt(d2 / (area * (1 + extra2))))
-    count = both.sum(-1)
-    return np.where(count > 0, (per_kp * both).sum(-1) / np.maximum(count, 1), 0.0)
+    w = both * (1.0 if weights is None else np.asarray(weights, np.float64)[:, None, :])
+    total = w.sum(-1)
+    return np.where(total > 0, (per_kp * w).sum(-1) / np.where(total > 0, total, 1.0), 0.0)
 
 
 def match(similarity: np.ndarray, config: TrackConfig = TrackConfig()) -> list[tuple[int, int]]:
@@ -192,6 +200,10 @@ class _Track:
         track = cls([], keypoints, t, np.where(found(keypoints), t, -np.inf))
         track.add(row, t, keypoints, quality, config)
         return track
+
+    def weights(self) -> np.ndarray:
+        """[18] similarity weight of each joint of ``last``: 1 if found in the last pose, else CARRIED_WEIGHT."""
+        return np.where(self.seen_at == self.last_t, 1.0, CARRIED_WEIGHT)
 
     def predicted(self, t: float, predict: bool) -> np.ndarray:
         """[18, 3] the track's pose predicted at time t (constant velocity) or its last pose."""
@@ -247,7 +259,8 @@ def _frame_by_frame(frames: np.ndarray, times: np.ndarray, kps: np.ndarray, qual
                 continue
             pred = np.stack([tr.predicted(t, config.predict_motion) for tr in group])
             spread = config.motion_noise * (t - np.array([tr.last_t for tr in group]))
-            sim = similarity_matrix(pred, kps[rows[free]], config.similarity, spread)
+            sim = similarity_matrix(pred, kps[rows[free]], config.similarity, spread,
+                                    np.stack([tr.weights() for tr in group]))
             taken = set()
             for g, p in match(sim, config):
                 group[g].add(int(rows[free[p]]), t, kps[rows[free[p]]], float(quality[rows[free[p]]]), config)
@@ -263,7 +276,7 @@ def _frame_by_frame(frames: np.ndarray, times: np.ndarray, kps: np.ndarray, qual
 
 def _evidence(tracks: list[_Track], config: TrackConfig) -> list[_Track]:
     """The tracks with enough evidence to be confirmed: >= min_poses poses and a mean quality
-    (person score x found-keypoint share) >= min_score."""
+    (person score x sqrt(share of keypoints found)) >= min_score."""
     return [tr for tr in tracks if len(tr.rows) >= config.min_poses
             and tr.quality_sum / len(tr.rows) >= config.min_score]
 
@@ -282,7 +295,7 @@ def _relink(tracks: list[_Track], times: np.ndarray, kps: np.ndarray, config: Tr
         for b in later:
             sim[a, b] = similarity_matrix(tr.predicted(starts[b], config.predict_motion)[None],
                                           kps[tracks[b].rows[0]][None], config.similarity,
-                                          [config.motion_noise * (starts[b] - ends[a])])[0, 0]
+                                          [config.motion_noise * (starts[b] - ends[a])], tr.weights()[None])[0, 0]
     following = dict(match(sim, config))
     preceded = set(following.values())
     chains = []
@@ -325,7 +338,7 @@ def track_video(poses_df: pd.DataFrame, config: TrackConfig | None = None
                ``keypoints_smoothed`` (float32 [54] per row, or None for poses in no track and when
                config.smoothing is "none"; see pipeline.video.smoothing).
       tracks:  one row per confirmed track: track_id, first/last frame and timestamp, length (poses),
-               mean_score (mean person score), score (mean of person score x found-keypoint share),
+               mean_score (mean person score), score (mean of person score x sqrt(share of keypoints found)),
                after source_uri / source_id when poses_df has them (schemas/tracks.v1.json).
     The result depends only on the rows, not on their order, index or the video's shard split.
     Raises ValueError naming the column when a needed column is missing or malformed, or a
@@ -344,7 +357,7 @@ def track_video(poses_df: pd.DataFrame, config: TrackConfig | None = None
                          "tracking needs the video frames' presentation timestamps (seconds)")
     kps = _keypoints(poses_df)[order]
     observed = found(kps)
-    quality = poses_df["score"].to_numpy(np.float64)[order] * observed.mean(1)
+    quality = poses_df["score"].to_numpy(np.float64)[order] * np.sqrt(observed.mean(1))
     spacing = frame_spacing(times)
     tracks = _frame_by_frame(poses_df["frame_index"].to_numpy()[order], times, kps, quality, config, spacing)
     kept = _relink(_evidence(tracks, config), times, kps, config)

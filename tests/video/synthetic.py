@@ -17,8 +17,8 @@ from pipeline.skeleton import NUM_KEYPOINTS
 from pipeline.testing import rows_from, same_partition, walker
 from pipeline.testing import walking_person as skeleton
 
-__all__ = ["FRAME_SIZE", "Scene", "crossing_scene", "observe", "occluder_scene", "reentry_scene", "rows_from",
-           "same_partition", "skeleton", "walker"]
+__all__ = ["CLUTTER", "FRAME_SIZE", "PILLAR", "Scene", "crossing_scene", "observe", "occluder_scene", "reentry_scene",
+           "rows_from", "same_partition", "skeleton", "street_scene", "walker"]
 
 FRAME_SIZE = (1280, 720)
 CLUTTER = -1  # truth_id of false detections
@@ -153,3 +153,25 @@ def reentry_scene(seed: int = 0, fps: float = 25.0) -> Scene:
         1: _path([(0, 199, (100, 300), (4.5, 0))], 160),
     }
     return observe(people, fps, seed, clutter_per_frame=0.2)
+
+
+def street_scene(seed: int = 0, people: int = 24, frames: int = 205, fps: float = 50.0) -> Scene:
+    """A crowded street like the issue's (205 frames, 4.1 s at 50 fps, 5-12 people in view): people
+    enter at the left or right edge at random times and walk across at 40-140 px/s on lanes at
+    different depths (farther = higher in the frame and smaller), hiding each other where they
+    pass; some start already in view. Plus clutter and a lamp post."""
+    rng = np.random.default_rng(seed)
+    w, _ = FRAME_SIZE
+    walkers = {}
+    for pid in range(people):
+        neck_y = rng.uniform(200, 420)
+        height = 60 + 0.45 * (neck_y - 150)               # perspective: nearer people are lower and taller
+        speed = rng.uniform(40, 140) / fps * rng.choice([-1, 1])
+        first = int(rng.integers(-frames, frames - 20))   # first frame in view (negative: already in view)
+        x0 = (-40 if speed > 0 else w + 40) + speed * min(first, 0)
+        span = range(max(first, 0), frames)
+        walkers[pid] = _path([(span.start, frames - 1, (x0 + speed * (span.start - max(first, 0)), neck_y),
+                               (speed, 0.0))], height)
+        walkers[pid] = {f: kp for f, kp in walkers[pid].items() if -60 < kp[1, 0] < w + 60}
+    walkers = {pid: track for pid, track in walkers.items() if track}
+    return observe(walkers, fps, seed, clutter_per_frame=0.5, lamp_post=(900, 150))
