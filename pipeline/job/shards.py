@@ -48,6 +48,9 @@ def video_shards(video: Source, frames_per_shard: int, frame_step: int, model_id
     fs, path = filesystem(video.open_path, storage_options)
     with fs.open(path, "rb") as f:
         info = pv.probe(f)
+    if info.num_frames == 0:
+        raise pv.VideoDecodeError(f"{video.uri}: the video stream holds no frames (an empty or unfinished "
+                                  "recording); re-export it, or remove it from the input")
     ranges = pv.plan_shards(info, frames_per_shard, every_k=frame_step, target_fps=target_fps,
                             start_s=start_s, end_s=end_s)
     return [Shard(shard_id((video,), fr, model_id, config_id), "video", (video,), fr, info,
