@@ -166,14 +166,15 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
     sources, list_errors = list_sources(spec.input, spec.storage_options)
     if not sources and list_errors and not any(e.error_type == "UnsupportedMediaError" for e in list_errors):
         raise JobError("no input could be listed:\n  " + "\n  ".join(e.message for e in list_errors))
-    started_ray = _start_ray(spec)
+    summary = JobSummary(output=spec.output)
+    todo, summary.shards_skipped = _unfinished_sources(sink, spec, sources)
+    started_ray = _start_ray(spec) if todo else False  # a finished job is re-checked without Ray
     try:
-        shards, plan_errors = plan(sources, images_per_shard=spec.images_per_shard,
+        shards, plan_errors = plan(todo, images_per_shard=spec.images_per_shard,
                                    frames_per_shard=spec.frames_per_shard, frame_step=spec.frame_step,
                                    model_id=ctx.model_id, config_id=ctx.config_id,
                                    storage_options=spec.storage_options, map_fn=_ray_map,
                                    target_fps=spec.target_fps, start_s=spec.start_s, end_s=spec.end_s)
-        summary = JobSummary(output=spec.output)
         _best_effort(summary, lambda: sink.replace("errors", errors_table(list_errors + plan_errors),
                                                    "shard_id IS NULL AND stage <> 'track'"))
         _run(spec, sink, ctx, shards, runner_factory, summary, Progress(summary, stream, enabled=spec.progress))
@@ -182,6 +183,28 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _unfinished_sources(sink: DeltaSink, spec: JobSpec, sources: list) -> tuple[list, int]:
+    """(sources with work left, finished shards of the others) from the shard_log. Finished is a
+    property of the source, whatever shard size wrote it: an image whose source_id has a ``done``
+    row, a tracked video whose tracking is newer than every commit of its shards (untracked videos
+    are planned again and only their unfinished shards run)."""
+    rows = sink.shard_log(["shard_id", "source_id", "kind", "status", "poses_version"]).to_pylist()
+    done_images = {r["source_id"] for r in rows if r["kind"] == "images" and r["status"] == "done"}
+    newest: dict[str, int] = {}
+    tracked: dict[str, int] = {}
+    for r in rows:
+        if r["kind"] == "video":
+            newest[r["source_id"]] = max(newest.get(r["source_id"], -1), r["poses_version"])
+        elif r["kind"] == "tracks" and r["status"] == "done":
+            tracked[r["source_id"]] = r["poses_version"]
+    complete = {sid for sid, v in tracked.items() if v >= newest.get(sid, 0)} if spec.tracking else set()
+    finished = {s.source_id for s in sources if (s.kind == "image" and s.source_id in done_images)
+                or (s.kind == "video" and s.source_id in complete)}
+    shards = {r["shard_id"] for r in rows if r["source_id"] in finished and r["kind"] != "tracks"
+              and r["status"] == "done"}
+    return [s for s in sources if s.source_id not in finished], len(shards)
 
 
 def _best_effort(summary: JobSummary, write: Callable[[], Any]) -> Any:
@@ -198,9 +221,10 @@ def _best_effort(summary: JobSummary, write: Callable[[], Any]) -> Any:
 def _run(spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard], runner_factory,
          summary: JobSummary, progress: Progress) -> None:
     """Run the shards the shard_log does not list as done, then track the videos that need it."""
-    done = sink.done_shards()
+    done = sink.done_shards() if shards else set()
     todo = [s for s in shards if s.shard_id not in done]
-    summary.shards_total, summary.shards_skipped = len(shards), len(shards) - len(todo)
+    summary.shards_skipped += len(shards) - len(todo)
+    summary.shards_total = summary.shards_skipped + len(todo)
     tracker = _VideoTracker(spec, sink, ctx, shards)
     if todo:
         _run_shards(spec, sink, ctx, todo, runner_factory, summary, progress, tracker)

@@ -19,6 +19,7 @@ writer (``CommitFailedError``) is re-run against the new snapshot.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from typing import Any, Iterable, Mapping, Sequence
@@ -67,7 +68,8 @@ def delta_storage_options(uri: str, storage_options: Mapping[str, Any] | None) -
             out[dst] = str(client[src])
     if so.get("anon"):
         out["AWS_SKIP_SIGNATURE"] = "true"
-    if out.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+    endpoint = out.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL", "")
+    if endpoint.startswith("http://"):  # also an endpoint set by the environment (cluster nodes)
         out["AWS_ALLOW_HTTP"] = "true"
     if "AWS_ENDPOINT_URL" in out:
         out.setdefault("AWS_REGION", "us-east-1")
@@ -174,6 +176,12 @@ class DeltaSink:
         (append when predicate is None); returns the table version it committed."""
         from deltalake import CommitProperties, write_deltalake
 
+        if name == "errors" and rows.num_rows:  # no credential is ever written into a table
+            from pipeline.secrets import mask_text, secret_values
+
+            known = secret_values(self.storage_options)
+            masked = [mask_text(m, known) for m in rows.column("message").to_pylist()]
+            rows = rows.set_column(rows.schema.get_field_index("message"), "message", pa.array(masked, pa.string()))
         data = tables.to_delta(name, rows)
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
 
