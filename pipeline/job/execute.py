@@ -364,6 +364,13 @@ def _finish(spec: JobSpec, sink: DeltaSink, ctx: RowContext, summary: JobSummary
         from pipeline.job.maintenance import compact
 
         _best_effort(summary, lambda: compact(sink))
+    for fmt, dest, options in spec.export_requests():
+        from pipeline.export import export
+
+        done = _best_effort(summary, lambda: export(spec.output, fmt, dest, storage_options=spec.storage_options,
+                                                    ray_address=spec.ray_address, num_cpus=spec.num_cpus, **options))
+        summary.exports[fmt] = {"dest": dest, "files_written": getattr(done, "files_written", None),
+                                "ok": done is not None}
     _best_effort(summary, lambda: sink.write_manifest({
         "job": "posepipe run", "spec": spec.to_dict(), "model_id": ctx.model_id, "config_id": ctx.config_id,
         "schema_versions": tables.versions(), "tables": {t: sink.uri(t) for t in tables.TABLES},

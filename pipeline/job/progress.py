@@ -40,6 +40,8 @@ class JobSummary:
     quality: dict | None = None
     #: {"videos_tracked", "tracks"}
     tracking: dict | None = None
+    #: {format: {"dest", "files_written", "ok"}} of the spec's exports
+    exports: dict = field(default_factory=dict)
 
     def add_result(self, shard, result) -> None:
         """Count a committed shard (a pipeline.job.records.ShardResult)."""

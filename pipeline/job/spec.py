@@ -147,6 +147,25 @@ class JobSpec:
              "filesystem's accepted keys; credentials also come from the usual AWS variables")
     progress: bool = _setting(True, kind="bool", help="draw the live progress line on stderr")
     compact: bool = _setting(False, kind="bool", help="compact the output tables at the end of the job")
+    exports: Mapping[str, Any] = _setting(
+        {}, kind="mapping", metavar="FORMAT=DEST",
+        help="exports made at the end of the job (pipeline.export): FORMAT (openpose-json, controlnet, hf-dataset, "
+             "coco) to a destination folder, or to {dest: ..., option: value} with that format's options")
+
+    def export_requests(self) -> list[tuple[str, str, dict]]:
+        """[(format, destination, options)] of ``exports``; ValueError naming a bad format or entry."""
+        from pipeline.export.runner import ALL_FORMATS
+
+        out = []
+        for fmt, target in self.exports.items():
+            if fmt not in ALL_FORMATS:
+                raise ValueError(f"unknown export format {fmt!r}; formats: {', '.join(ALL_FORMATS)}")
+            options = dict(target) if isinstance(target, Mapping) else {"dest": target}
+            dest = options.pop("dest", None)
+            if not isinstance(dest, str) or not dest:
+                raise ValueError(f"export {fmt!r} needs a destination: {fmt}: DEST or {fmt}: {{dest: DEST, ...}}")
+            out.append((fmt, absolute_uri(dest), options))
+        return out
 
     def parse_config(self):
         """The pipeline.parsing.ParseConfig these settings describe."""
@@ -301,6 +320,8 @@ def build_spec(settings_: Mapping[str, Any], source: str = "job spec") -> JobSpe
     ]
     if spec.track:
         checks.append(("track", spec.track_config))
+    if spec.exports:
+        checks.append(("exports", spec.export_requests))
     for key, check in checks:
         try:
             check()
