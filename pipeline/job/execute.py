@@ -18,6 +18,7 @@ import ray
 from pipeline import tables
 from pipeline.job.decode import ImageLimits, decode_shard
 from pipeline.job.listing import list_sources
+from pipeline.job.orphans import forget_session, reap_orphans, record_session
 from pipeline.job.pool import ActorPool
 from pipeline.job.progress import JobSummary, Progress
 from pipeline.job.records import Shard
@@ -84,9 +85,11 @@ def _start_ray(spec: JobSpec) -> bool:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if spec.ray_address:
         ray.init(address=spec.ray_address, log_to_driver=False, configure_logging=False)
-    else:
-        ray.init(num_cpus=spec.num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        return True
+    reap_orphans()  # Ray processes of an earlier posepipe driver that was killed
+    ray.init(num_cpus=spec.num_cpus or os.cpu_count() or 1, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
+    record_session(ray._private.worker._global_node.get_session_dir_path())
     return True
 
 
@@ -183,6 +186,7 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
     finally:
         if started_ray:
             ray.shutdown()
+            forget_session()
 
 
 def _unfinished_sources(sink: DeltaSink, spec: JobSpec, sources: list) -> tuple[list, int]:

@@ -30,6 +30,14 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 #: The six smallest sample photos (one shard each).
 IMAGES = ("p1.jpg", "valid_person1.jpg", "p3.jpg", "p2.jpg", "apink3.jpg", "COCO_val2014_000000000357.jpg")
 
@@ -73,11 +81,7 @@ def test_sigkill_then_resume(media_dir, tmp_path):
         if proc.poll() is None:
             proc.kill()
     time.sleep(1.0)
-    for pid in tree:  # Ray processes the killed driver started (fate-sharing should end them)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    ray_tree = [pid for pid in tree if _running(pid)]  # what the killed driver's Ray left behind
     done_before = _done_shards(out)
     assert 2 <= len(done_before) < len(images), f"{len(done_before)} of {len(images)} shards done at the kill"
 
@@ -87,6 +91,8 @@ def test_sigkill_then_resume(media_dir, tmp_path):
     assert f"({len(done_before)} already done" in second.stdout, second.stdout
     assert f"[posepipe] shards {len(images)}/{len(images)} |" in second.stderr, second.stderr  # progress line
     assert str(out / "_manifest.json") in second.stdout and "people" in second.stdout  # the closing report
+    left = [pid for pid in ray_tree if _running(pid)]
+    assert not left, f"the re-run left Ray processes of the killed driver running: {left}"  # reap_orphans
     done_after = _done_shards(out)
     assert len(done_after) == len(images)
     for shard_id, committed in done_before.items():  # finished shards were not redone
