@@ -51,6 +51,24 @@ def test_s3_input_and_output(job_ray, s3, bucket):
     manifest = json.loads(fs.cat_file("media/out/job1/_manifest.json"))
     assert manifest["summary"]["frames"] == 4 and manifest["spec"]["storage_options"]["secret"] == "***"
     assert fs.exists("media/out/job1/poses/_delta_log/00000000000000000000.json")  # a Delta table on S3
+    # Only committed files are data: a file a killed writer left in the table folder (here a
+    # complete Parquet file with extra rows, and a truncated one) never becomes visible.
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+
+    extra = io.BytesIO()
+    rows = pa.Table.from_pandas(poses.drop(columns=["keypoints_smoothed"], errors="ignore"), preserve_index=False)
+    pq.write_table(rows, extra)
+    fs.pipe_file("media/out/job1/poses/part-00000-interrupted.snappy.parquet", extra.getvalue())
+    fs.pipe_file("media/out/job1/poses/part-00001-truncated.snappy.parquet", extra.getvalue()[:100])
+    assert len(pipeline.read_poses(out, storage_options=s3.options)) == len(poses)
+    from pipeline.job.maintenance import verify
+    from pipeline.job.sink import DeltaSink
+
+    assert verify(DeltaSink(out, s3.options)) == []
     # Resumable on S3 too.
     again = _run(_spec(["s3://media/in/"], out, s3.options))
     assert again.shards_skipped == 2 and again.shards_done == 0
