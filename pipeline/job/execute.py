@@ -60,8 +60,8 @@ def _apply_task(fn, item):
 
 
 def _ray_map(fn, items: list) -> list:
-    """[fn(item) for item in items], each in its own Ray task."""
-    return ray.get([_apply_task.remote(fn, item) for item in items])
+    """[fn(item) for item in items], each in its own Ray task (no Ray call at all for no items)."""
+    return ray.get([_apply_task.remote(fn, item) for item in items]) if items else []
 
 
 @ray.remote
