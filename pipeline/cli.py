@@ -82,19 +82,26 @@ def job_exit_status(summary) -> int:
 
 
 def print_report(output: str, summary, storage_options=None, stream=None) -> None:
-    """Print where the tables went and a short pandas summary (people per source, frames, errors)."""
+    """Print where the tables went and a short summary (people per source, pending inputs, errors),
+    from the run's summary (the shard_log aggregates) and the errors table -- never the data tables."""
     import pandas as pd
 
-    from pipeline.job.read import read_errors, read_frames
+    from pipeline.job.read import read_errors
 
     stream = stream or sys.stdout
-    frames = read_frames(output, columns=["source_uri", "frame_index", "num_people"], storage_options=storage_options)
-    errors = read_errors(output, columns=["input", "stage", "message"], storage_options=storage_options)
+    errors = read_errors(output, columns=["input", "stage", "retryable", "message"], storage_options=storage_options)
     w = stream.write
+    pending = getattr(summary, "pending", 0)
     w(f"\nposepipe: {summary.status}: {summary.frames} frames, {summary.people} people, {summary.errors} errors "
       f"in {summary.shards_total} shards ({summary.shards_skipped} already done, {summary.shards_failed} failed); "
       f"{summary.elapsed_s:.1f} s, {summary.frames_per_s:.2f} frames/s this run\n")
-    w(f"tables:   {output.rstrip('/')}/{{poses,frames,errors,tracks}}  (manifest: {output.rstrip('/')}/_manifest.json)\n")
+    if pending:
+        w(f"pending:  {pending} input(s) failed in a way that may be transient; run the same command again to "
+          "retry them (errors table, retryable = true)\n")
+    if getattr(summary, "last_write_error", None):
+        w(f"writing:  {summary.unrecorded_errors} write(s) failed: {summary.last_write_error}\n")
+    w(f"tables:   {output.rstrip('/')}/{{poses,frames,errors,tracks}}  (Delta Lake; summary: "
+      f"{output.rstrip('/')}/_manifest.json)\n")
     w("read:     import pipeline; df = pipeline.read_poses(%r)\n" % output)
     q = summary.quality
     if q and q["frames"]:
@@ -102,15 +109,16 @@ def print_report(output: str, summary, storage_options=None, stream=None) -> Non
         w(f"quality:  {q['people_per_frame_mean']:.2f} people/frame (median {q['people_per_frame_median']:g}), "
           f"{100 * q['empty_frame_share']:.0f}% of frames with nobody, mean keypoint score {kp} "
           f"(per source: _manifest.json summary.quality)\n")
-    if len(frames):
-        per = frames.groupby("source_uri").agg(frames=("frame_index", "size"), people=("num_people", "sum"))
-        per.index = [u.rsplit("/", 1)[-1] for u in per.index]
+    per_source = (q or {}).get("per_source") or {}
+    if per_source:
+        per = pd.DataFrame({"frames": {u.rsplit("/", 1)[-1]: f["frames"] for u, f in per_source.items()},
+                            "people": {u.rsplit("/", 1)[-1]: f["people"] for u, f in per_source.items()}})
         with pd.option_context("display.max_rows", 30, "display.width", 120):
             w("\n" + per.to_string() + "\n")
     if len(errors):
         w(f"\nerrors ({len(errors)}):\n")
         for row in errors.head(10).itertuples():
-            w(f"  [{row.stage}] {row.message}\n")
+            w(f"  [{row.stage}{', retryable' if row.retryable else ''}] {row.message}\n")
         if len(errors) > 10:
             w(f"  ... {len(errors) - 10} more: pipeline.read_errors({output!r})\n")
     stream.flush()

@@ -37,14 +37,24 @@ def forget_session() -> None:
 
 
 def _processes_of(session_dir: str) -> list[int]:
+    """Processes whose command line names ``session_dir`` (Ray's daemons) and their descendants
+    (the workers the raylet started, named ``ray::...``)."""
     needle = session_dir.encode()
-    out = []
+    found, children = [], {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if needle in (proc / "cmdline").read_bytes():
-                out.append(int(proc.name))
-        except OSError:
+                found.append(int(proc.name))
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(proc.name))
+        except (OSError, ValueError, IndexError):
             continue
+    out, todo = [], list(found)
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.append(pid)
+            todo.extend(children.get(pid, []))
     return out
 
 
