@@ -109,9 +109,9 @@ class OpenVINONetwork:
                        "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision],
                        "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
         self.timings = {"read_s": 0.0, "convert_s": 0.0, "compile_s": 0.0}
-        self._compiled: dict = {}  # (H, W) or None (dynamic) -> (compiled model, infer request)
-        self._torch_module = None
-        self._dynamic = None
+        self._per_shape: dict = {}  # (H, W) -> (compiled model, infer request), converted networks
+        self._torch_module = None   # built once, for converting new shapes
+        self._dynamic = None        # (compiled model, infer request) of an IR with a dynamic input
         if entry.openvino_ir is not None:
             t0 = time.perf_counter()
             xml, weights = entry.openvino_ir
@@ -164,18 +164,23 @@ class OpenVINONetwork:
             shutil.rmtree(staging, ignore_errors=True)
         self.timings["convert_s"] += time.perf_counter() - t0
 
+    def compiled_model(self, height: int, width: int):
+        """The openvino.CompiledModel that runs [?, 3, height, width] inputs (compiled on first use)."""
+        return self._for_shape(height, width)[0]
+
     def _for_shape(self, height: int, width: int):
+        """(compiled model, its infer request) for this input size; converts and compiles on first use."""
         if self._dynamic is not None:
             return self._dynamic
-        if (height, width) not in self._compiled:
+        if (height, width) not in self._per_shape:
             path = self.converted_path(height, width)
             if not path.exists():
                 self._convert(height, width, path)
             t0 = time.perf_counter()
             model = self.core.read_model(str(path))
             self.timings["read_s"] += time.perf_counter() - t0
-            self._compiled[(height, width)] = self._compile(model)
-        return self._compiled[(height, width)]
+            self._per_shape[(height, width)] = self._compile(model)
+        return self._per_shape[(height, width)]
 
     # ---- inference ----------------------------------------------------------------------------------------
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
