@@ -21,14 +21,12 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
 from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pipeline.testing import rows_from, walker  # noqa: E402
+from pipeline.testing import cpu_ms, rows_from, walker  # noqa: E402
 from pipeline.video import TrackConfig, track_video  # noqa: E402
 from pipeline.video.track_quality import identity_scores  # noqa: E402
 
@@ -61,17 +59,6 @@ def crowd(n: int, seed: int):
         kp.reshape(18, 3)[rng.random(18) < JOINT_MISS] = (np.nan, np.nan, 0.0)
     truth = {(pid, f): kp for pid, track in people.items() for f, kp in track.items()}
     return rows, truth
-
-
-def cpu_ms(fn, repeats: int) -> float:
-    """Median CPU milliseconds of fn() over repeats (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
-    return 1e3 * statistics.median(times)
 
 
 def smoothing_error(rows, truth, tracked) -> float:
