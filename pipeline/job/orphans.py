@@ -23,11 +23,43 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (tells a process from a later one with the same pid)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        out.setdefault(ppid, []).append(int(proc.name))
+    return out
+
+
+def _descendants(roots: list[int]) -> list[int]:
+    children, out, todo = _children(), [], list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
 def record_session(session_dir: str) -> Path:
-    """Note that this process drives the in-process Ray of ``session_dir``; returns the record."""
+    """Note that this process drives the in-process Ray of ``session_dir``, with the processes Ray
+    started for it (daemons and agents, which outlive a killed driver); returns the record."""
     RECORDS.mkdir(parents=True, exist_ok=True)
     path = RECORDS / f"{os.getpid()}.json"
-    path.write_text(json.dumps({"pid": os.getpid(), "session_dir": session_dir}))
+    started = [p for p in _descendants([os.getpid()]) if p != os.getpid()]
+    path.write_text(json.dumps({"pid": os.getpid(), "session_dir": session_dir,
+                                "processes": {str(p): _start_time(p) for p in started}}))
     return path
 
 
@@ -36,26 +68,18 @@ def forget_session() -> None:
     (RECORDS / f"{os.getpid()}.json").unlink(missing_ok=True)
 
 
-def _processes_of(session_dir: str) -> list[int]:
-    """Processes whose command line names ``session_dir`` (Ray's daemons) and their descendants
-    (the workers the raylet started, named ``ray::...``)."""
-    needle = session_dir.encode()
-    found, children = [], {}
+def _processes_of(record: dict) -> list[int]:
+    """The recorded processes of a session still running (same start time), the processes whose
+    command line names its session folder, and their descendants (the raylet's workers)."""
+    needle = record["session_dir"].encode()
+    found = [int(p) for p, t in record.get("processes", {}).items() if t and _start_time(int(p)) == t]
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if needle in (proc / "cmdline").read_bytes():
                 found.append(int(proc.name))
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(proc.name))
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue
-    out, todo = [], list(found)
-    while todo:
-        pid = todo.pop()
-        if pid not in out:
-            out.append(pid)
-            todo.extend(children.get(pid, []))
-    return out
+    return _descendants(found)
 
 
 def reap_orphans(grace_s: float = 2.0) -> list[int]:
@@ -71,7 +95,7 @@ def reap_orphans(grace_s: float = 2.0) -> list[int]:
             continue
         if _alive(int(body["pid"])):
             continue
-        pids = _processes_of(body["session_dir"])
+        pids = _processes_of(body)
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGTERM)

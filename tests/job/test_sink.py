@@ -124,7 +124,11 @@ def test_two_drivers_at_once(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               env=env, text=True) for _ in range(2)]
-    logs = [p.communicate(timeout=400)[0] for p in procs]
+    try:
+        logs = [p.communicate(timeout=400)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
     assert all(p.returncode == 0 for p in procs), logs
     assert all("DONE" in log for log in logs), logs
     assert_exact(out, truth)
