@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -69,6 +70,18 @@ def test_s3_input_and_output(job_ray, s3, bucket):
     from pipeline.job.sink import DeltaSink
 
     assert verify(DeltaSink(out, s3.options)) == []
+    # No credential is written anywhere: not in any object under the output (tables, logs,
+    # manifest), nor in the Ray session's logs.
+    secrets = [s3.options["key"].encode(), s3.options["secret"].encode()]
+    for key in fs.find("media/out/job1"):
+        blob = fs.cat_file(key)
+        assert not any(s in blob for s in secrets), key
+    import ray
+
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+    for path in logs.rglob("*"):
+        if path.is_file():
+            assert not any(s in path.read_bytes() for s in secrets), path
     # Resumable on S3 too.
     again = _run(_spec(["s3://media/in/"], out, s3.options))
     assert again.shards_skipped == 2 and again.shards_done == 0
