@@ -90,8 +90,10 @@ def delta_schema(name: str) -> pa.Schema:
 
 
 def to_delta(name: str, table: pa.Table) -> pa.Table:
-    """``table`` (of :func:`schema`) cast to :func:`delta_schema` for writing."""
-    return table.cast(delta_schema(name))
+    """``table`` (of :func:`schema`, plus any pass-through columns) cast to :func:`delta_schema` for writing."""
+    full = delta_schema(name)
+    fields = [full.field(c) if c in full.names else table.schema.field(c) for c in table.column_names]
+    return table.cast(pa.schema(fields, metadata=full.metadata))
 
 
 def from_delta(name: str, table: pa.Table) -> pa.Table:

@@ -115,11 +115,17 @@ def decode_bounded(data: bytes, uri: str, limits: ImageLimits) -> tuple[np.ndarr
 
 
 def _decode_images(shard: Shard, storage_options: Mapping[str, Any] | None, limits: ImageLimits) -> DecodedShard:
+    from pipeline.job.containers import read_member
+
     frames, images, errors = [], [], []
+    row_groups: dict = {}  # Parquet row groups read for this shard's container members
     for src in shard.sources:
         try:
-            fs, path = filesystem(src.open_path, storage_options)
-            data = fs.cat_file(path)
+            if src.member:
+                data = read_member(src, storage_options, row_groups)
+            else:
+                fs, path = filesystem(src.open_path, storage_options)
+                data = fs.cat_file(path)
         except Exception as exc:  # noqa: BLE001
             errors.append(ErrorRecord.from_exception(src.uri, "read", exc, describe_error(src.uri, exc),
                                                      shard_id=shard.shard_id))
@@ -129,7 +135,7 @@ def _decode_images(shard: Shard, storage_options: Mapping[str, Any] | None, limi
         except Exception as exc:  # noqa: BLE001
             errors.append(ErrorRecord.from_exception(src.uri, "decode", exc, str(exc), shard_id=shard.shard_id))
             continue
-        frames.append(FrameMeta(src.uri, src.source_id, 0, None, int(w), int(h), pixel_scale=factor))
+        frames.append(FrameMeta(src.uri, src.source_id, 0, None, int(w), int(h), pixel_scale=factor, extra=src.extra))
         images.append(image)
     return DecodedShard(shard, frames, images, errors)
 
@@ -148,7 +154,8 @@ def _decode_video(shard: Shard, storage_options: Mapping[str, Any] | None, limit
                 if not frames:
                     check_limits(src.uri, (w, h), limits)
                 ts = None if frame.timestamp_s is None else float(frame.timestamp_s)
-                frames.append(FrameMeta(src.uri, src.source_id, int(frame.index), ts, int(w), int(h)))
+                frames.append(FrameMeta(src.uri, src.source_id, int(frame.index), ts, int(w), int(h),
+                                        extra=src.extra))
                 images.append(image)
     except Exception as exc:  # noqa: BLE001
         msg = (describe_error(src.uri, exc) if isinstance(exc, (FileNotFoundError, PermissionError)) else

@@ -156,8 +156,7 @@ def _entries(item: str, storage_options: Mapping[str, Any] | None) -> Iterator[S
         for info in _remote_files(fs, item, path, literal):
             uri = fs.unstrip_protocol(info["name"])
             size, etag = int(info.get("size") or 0), _etag(info)
-            kind = media_kind(uri)
-            yield _unsupported(uri) if kind is None else Source(uri, kind, size, etag, source_id(uri, size, etag))
+            yield from _classified(Source(uri, "", size, etag, source_id(uri, size, etag)), storage_options)
         return
     path = os.path.abspath(target[len("file://"):] if target.startswith("file://") else target)
     for name, stat in _local_files(item, path, literal):
@@ -165,12 +164,29 @@ def _entries(item: str, storage_options: Mapping[str, Any] | None) -> Iterator[S
         if isinstance(stat, OSError):
             yield ErrorRecord.from_exception(uri, "list", stat, describe_error(uri, stat))
             continue
-        kind = media_kind(uri)
-        if kind is None:
-            yield _unsupported(uri)
-            continue
         etag = str(stat.st_mtime)  # what fsspec's local info reports as mtime (earlier listings' ids)
-        yield Source(uri, kind, stat.st_size, etag, source_id(uri, stat.st_size, etag), open_path=name)
+        yield from _classified(Source(uri, "", stat.st_size, etag, source_id(uri, stat.st_size, etag),
+                                      open_path=name), storage_options)
+
+
+def _classified(found: Source, storage_options) -> Iterator[Source | ErrorRecord]:
+    """``found`` with its media kind; the members of a container (pipeline.job.containers); or an
+    errors row for a file that is neither."""
+    from dataclasses import replace
+
+    from pipeline.job import containers
+
+    kind = media_kind(found.uri)
+    if kind is not None:
+        yield replace(found, kind=kind)
+    elif containers.is_container(found.uri):
+        try:
+            yield from containers.expand(found, storage_options)
+        except Exception as exc:  # noqa: BLE001 - an unreadable container is an errors row
+            yield ErrorRecord.from_exception(found.uri, "list", exc, f"{found.uri}: cannot read the container "
+                                             f"({type(exc).__name__}: {exc})")
+    else:
+        yield _unsupported(found.uri)
 
 
 def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | None = None
@@ -183,15 +199,15 @@ def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | Non
     are ErrorRecords naming the input (URL passwords and storage_options secrets masked); listing
     never raises for an input.
     """
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     secrets = secret_values(storage_options or {})
     for item in inputs:
         try:
             for entry in _entries(item, storage_options):
                 if isinstance(entry, Source):
-                    if entry.open_path in seen:
+                    if (entry.open_path, entry.member) in seen:
                         continue
-                    seen.add(entry.open_path)
+                    seen.add((entry.open_path, entry.member))
                 yield entry
         except Exception as exc:  # noqa: BLE001 - any access failure becomes an errors row
             shown = local_uri(item) if not is_remote(split_literal(item)[0]) else mask_url(item)

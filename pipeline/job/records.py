@@ -15,7 +15,9 @@ class Source:
     """One input file. uri: fsspec form ("s3://b/k" or an absolute local path), valid UTF-8 (what the
     tables store); kind: "image"/"video"; size in bytes; etag: object-store ETag or local mtime;
     source_id: 16-hex hash of uri, size, etag; open_path: what to open the file with (fsspec), equal
-    to uri except for local names that are not valid UTF-8 (see pipeline.job.listing.local_uri)."""
+    to uri except for local names that are not valid UTF-8 (see pipeline.job.listing.local_uri).
+    member: where the bytes are inside a container (pipeline.job.containers), "" for a plain file;
+    extra: (column, value) pairs a manifest row carries into the frames table."""
 
     uri: str
     kind: str
@@ -23,6 +25,8 @@ class Source:
     etag: str
     source_id: str
     open_path: str = ""
+    member: str = ""
+    extra: tuple = ()
 
     def __post_init__(self) -> None:
         if not self.open_path:
@@ -77,7 +81,8 @@ class ErrorRecord:
 class FrameMeta:
     """One decoded frame: where it came from and its original size in pixels (after rotation/EXIF
     orientation). pixel_scale: the frame was decoded at 1/pixel_scale size (JPEG reduced decoding);
-    decoded pixel x maps to original pixel x * pixel_scale + (pixel_scale - 1) / 2."""
+    decoded pixel x maps to original pixel x * pixel_scale + (pixel_scale - 1) / 2.
+    extra: the source's pass-through (column, value) pairs (from a manifest)."""
 
     source_uri: str
     source_id: str
@@ -86,6 +91,7 @@ class FrameMeta:
     width: int
     height: int
     pixel_scale: int = 1
+    extra: tuple = ()
 
 
 @dataclass

@@ -72,8 +72,20 @@ def shard_tables(frames: Sequence[FrameMeta], poses_list: Sequence, shard: Shard
         **prow, **{k: [v] * m for k, v in ids.items()}, "track_id": [None] * m,
         "bbox": np.concatenate(boxes), "keypoints": kp_all.reshape(m, NUM_KEYPOINTS * 3),
         "num_keypoints": (kp_all[:, :, 2] > 0).sum(axis=1).astype(np.int32)})
-    frames_t = tables.from_columns("frames", {**frow, **{k: [v] * nf for k, v in ids.items()}})
+    frames_t = with_pass_through(tables.from_columns("frames", {**frow, **{k: [v] * nf for k, v in ids.items()}}),
+                                 [fm.extra for fm in frames])
     return {"poses": poses_t, "frames": frames_t, "errors": errors_table(errors)}
+
+
+def with_pass_through(frames: pa.Table, extras: Sequence[tuple]) -> pa.Table:
+    """``frames`` with one string column per pass-through column of the rows' sources (a manifest's
+    other columns; named ``input_<name>`` where the name is already a frames column)."""
+    names = sorted({k for extra in extras for k, _ in extra})
+    for name in names:
+        values = [dict(extra).get(name) for extra in extras]
+        column = f"input_{name}" if name in frames.column_names else name
+        frames = frames.append_column(column, pa.array(values, pa.string()))
+    return frames
 
 
 def shard_predicates(shard: Shard) -> dict[str, str]:

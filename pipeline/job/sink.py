@@ -186,12 +186,25 @@ class DeltaSink:
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
 
         def commit():
-            write_deltalake(self.uri(name), data, mode="append" if predicate is None else "overwrite",
+            rows = self._with_table_columns(name, data)
+            extra = set(rows.column_names) - set(tables.schema(name).names)  # manifest pass-through columns
+            write_deltalake(self.uri(name), rows, mode="append" if predicate is None else "overwrite",
                             predicate=predicate, storage_options=self._delta_options or None,
-                            commit_properties=props)
+                            commit_properties=props, schema_mode="merge" if extra else None)
             return self.table(name).version()
 
         return _retrying(commit, f"commit to {name}")
+
+    def _with_table_columns(self, name: str, data: pa.Table) -> pa.Table:
+        """``data`` with null string columns for the pass-through columns the table already has."""
+        if name != "frames":
+            return data
+        table = self.table(name)
+        have = [f.name for f in table.schema().fields] if table is not None else []
+        for column in have:
+            if column not in data.column_names:
+                data = data.append_column(column, pa.nulls(data.num_rows, pa.string()))
+        return data
 
     def delete(self, name: str, predicate: str) -> None:
         """Delete the rows of ``name`` matching ``predicate`` (one commit)."""
