@@ -27,12 +27,11 @@ def default_runner_factory(**kwargs):
 
 
 def default_preparer(model: str, scales, flip: bool):
-    """images -> network input passes for registry model ``model`` (PoseNetRunner's preprocessing),
-    to run in the CPU decode workers."""
+    """images -> network input passes for registry model ``model`` (its weights entry's torch-free
+    preprocessing, shape-bucketed), to run in the CPU decode workers."""
     from pipeline.models import get
-    from pipeline.models.inference import prepare_passes
 
-    return functools.partial(prepare_passes, prep=get(model).preprocessing, scales=tuple(scales), flip=flip)
+    return functools.partial(get(model).preprocessing.prepare, scales=tuple(scales), flip=flip)
 
 
 class NetworkStage:

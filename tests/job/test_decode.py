@@ -117,3 +117,25 @@ def test_hostile_corpus_with_the_real_network(job_ray, corpus, tmp_path, media_d
     found = (kp_big[0, :, 2] > 0) & (kp_one[0, :, 2] > 0)
     err = np.abs(kp_big[0, found, :2] / 4 - kp_one[0, found, :2]).max()
     assert err < 4.0, f"keypoints of the 4x photo differ by {err:.2f} px (original scale)"
+
+
+def test_decode_workers_never_import_torch(media_dir):
+    """Listing, decoding and the default network's preprocessing (what a decode task runs) stay torch-free."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from pipeline.job.decode import ImageLimits, decode_shard
+from pipeline.job.listing import list_sources
+from pipeline.job.shards import image_shards
+from pipeline.job.stages import default_preparer
+sources, _ = list_sources([{str(media_dir / 'images' / 'p1.jpg')!r}])
+out = decode_shard(image_shards(sources, 4, "m", "c")[0], None, default_preparer("omz-lightweight", (1.0,), False),
+                   ImageLimits(needed_width=0, needed_height=368))
+assert out.passes and not out.errors, out.errors
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
