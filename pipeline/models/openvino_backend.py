@@ -111,13 +111,13 @@ class OpenVINONetwork:
         self._per_shape: dict = {}  # (H, W) -> (compiled model, infer request)
         self._torch_module = None   # built once, for converting new shapes
         self._ir = None             # the entry's own IR, read once; reshaped per input size
+        t0 = time.perf_counter()
+        files = fetch_files(entry, model_dir)  # checked now (sha256), so missing weights fail here, not later
         if entry.openvino_ir is not None:
-            t0 = time.perf_counter()
             xml, weights = entry.openvino_ir
-            files = fetch_files(entry, model_dir)
             self._ir = self.core.read_model(model=files[xml].decode(),
                                             weights=openvino.Tensor(np.frombuffer(files[weights], np.uint8)))
-            self.timings["read_s"] += time.perf_counter() - t0
+        self.timings["read_s"] += time.perf_counter() - t0
 
     # ---- models -------------------------------------------------------------------------------------------
     def _compile(self, model):

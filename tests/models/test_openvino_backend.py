@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.models import get, load_model
+from pipeline.models import WeightsError, get, load_model
 from pipeline.models.openvino_backend import OpenVINONetwork, cache_root
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "omz_reference.npz"
@@ -109,6 +109,8 @@ def test_cache_sits_in_a_writable_model_dir_else_in_the_user_cache(model_dir, tm
     assert not (model_dir / ".posepipe-cache").exists()  # the shared model dir is never written
 
 
-def test_bad_settings_are_refused(model_dir, tmp_path):
+def test_bad_settings_and_missing_weights_are_refused_at_construction(model_dir, tmp_path):
     with pytest.raises(ValueError, match="runs precision fp32 or bf16, got 'fp16'"):
         OpenVINONetwork(get("omz-lightweight"), model_dir, precision="fp16", cache_dir=tmp_path)
+    with pytest.raises(WeightsError, match="cmu-vgg19-coco.*body_pose_model.pth"):
+        OpenVINONetwork(get("cmu-vgg19-coco"), model_dir, cache_dir=tmp_path)
