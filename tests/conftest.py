@@ -76,10 +76,11 @@ def s3():
     try:
         iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1",
                            aws_access_key_id="setup", aws_secret_access_key="setup")
-        iam.create_user(UserName="posepipe")
-        iam.put_user_policy(UserName="posepipe", PolicyName="s3", PolicyDocument=json.dumps(
+        user = f"posepipe-{port}"  # moto's IAM state is per process: one user per server
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-        key = iam.create_access_key(UserName="posepipe")["AccessKey"]
+        key = iam.create_access_key(UserName=user)["AccessKey"]
         requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=10)  # from now on credentials count
         yield S3(url, {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "endpoint_url": url})
         # moto keeps this setting process-wide: turn auth off again for other tests' servers.

@@ -25,9 +25,13 @@ def _figures(rows: list[dict]) -> dict[str, Any]:
     frames = sum(r["frames"] for r in rows)
     people = sum(r["people"] for r in rows)
     kp = sum(r["keypoints_found"] for r in rows)
-    hists = [np.asarray(json.loads(r["people_hist"]), np.int64) for r in rows]
-    width = max((len(h) for h in hists), default=0)
-    hist = sum((np.pad(h, (0, width - len(h))) for h in hists), np.zeros(width, np.int64))
+    counts: dict[int, int] = {}
+    for r in rows:
+        for people_in_frame, frames_with in enumerate(json.loads(r["people_hist"])):
+            counts[people_in_frame] = counts.get(people_in_frame, 0) + frames_with
+    hist = np.zeros(max(counts, default=-1) + 1, np.int64)
+    for k, v in counts.items():
+        hist[k] = v
     return {
         "frames": frames, "people": people,
         "people_per_frame_mean": people / frames if frames else None,
@@ -44,7 +48,9 @@ def quality_from_log(log: pa.Table) -> dict[str, Any]:
     people per frame mean/median, share of empty frames, mean person and keypoint scores,
     keypoints per person; overall and per source up to PER_SOURCE_LIMIT sources) of the committed
     image/video shards in the shard_log ``log``."""
-    rows = [r for r in log.to_pylist() if r["kind"] != "tracks"]
+    columns = ["source_uri", "kind", "frames", "people", "keypoints_found", "people_hist", "empty_frames",
+               "person_score_sum", "keypoint_score_sum"]
+    rows = [r for r in log.select(columns).to_pylist() if r["kind"] != "tracks"]
     out = _figures(rows)
     by_source: dict[str, list[dict]] = {}
     for r in rows:
