@@ -30,7 +30,34 @@ def _matched_keypoint_distances(a, b) -> tuple[np.ndarray, int]:
     return d, int((either & ~both).sum())
 
 
+def _parse_agreement(fields_a, fields_b, names) -> tuple[np.ndarray, int, int]:
+    """Parse two lists of PoseFields of the same images and compare them: the same number of people
+    per image is asserted; returns (keypoint distances in px over all images, keypoints found by one
+    side only, keypoints found by side a)."""
+    from pipeline.parsing import ParseConfig, parse
+
+    distances, one_sided, found = [], 0, 0
+    for name, a, b in zip(names, fields_a, fields_b):
+        assert a.scale == b.scale and a.offset == b.offset and a.heatmaps.shape == b.heatmaps.shape, name
+        pa, pb = parse(a, ParseConfig()), parse(b, ParseConfig())
+        assert len(pa) == len(pb), name
+        d, n = _matched_keypoint_distances(pa, pb)
+        distances.append(d)
+        one_sided += n
+        found += int((~np.isnan(pa.keypoints[..., 0])).sum())
+    return np.concatenate(distances), one_sided, found
+
+
 @pytest.fixture(scope="session")
-def matched_keypoint_distances():
-    """(Poses, Poses) -> (distances in px of keypoints both found, count found by one only)."""
-    return _matched_keypoint_distances
+def parse_agreement():
+    """(fields_a, fields_b, names) -> (distances px, one-sided keypoints, keypoints found); see _parse_agreement."""
+    return _parse_agreement
+
+
+@pytest.fixture(scope="module")
+def photo(media_dir):
+    """p3_dance.png (several dancers) at 320 x 568 pixels (width a multiple of 8)."""
+    import cv2
+
+    img = cv2.imread(str(media_dir / "images" / "p3_dance.png"))
+    return cv2.resize(img, (568, 320), interpolation=cv2.INTER_AREA)

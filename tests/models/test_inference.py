@@ -14,16 +14,8 @@ from scipy.ndimage import maximum_filter
 from pipeline.fields import PoseFields
 from pipeline.models.inference import PoseNetRunner, resolve_backend
 from pipeline.models.preprocessing import HEATMAP_MIRROR, Prepared, preprocess, unflip
-from pipeline.parsing import ParseConfig, parse
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixture in tests/models/conftest.py
-
-
-@pytest.fixture(scope="module")
-def photo(media_dir):
-    """p3_dance.png (several dancers) at 320 x 568 pixels (width a multiple of 8)."""
-    img = cv2.imread(str(media_dir / "images" / "p3_dance.png"))
-    return cv2.resize(img, (568, 320), interpolation=cv2.INTER_AREA)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +169,7 @@ def test_backend_choice():
         PoseNetRunner("omz-lightweight", num_threads=0)
 
 
-def test_torch_and_openvino_backends_agree_on_real_photos(model_dir, media_dir, matched_keypoint_distances):
+def test_torch_and_openvino_backends_agree_on_real_photos(model_dir, media_dir, parse_agreement):
     """omz-lightweight: the torch port (INT8 activation rounding emulated in float) vs OpenVINO's int8
     kernels on the IR. Measured on the 13 sample photos at height 368 (1 thread each): maps max 0.073
     / mean 0.00055 (heatmaps), max 0.11 / mean 0.0006 (PAFs) -- the INT8 code flips the reference test
@@ -188,17 +180,9 @@ def test_torch_and_openvino_backends_agree_on_real_photos(model_dir, media_dir, 
     images = [cv2.imread(str(media_dir / "images" / n)) for n in names]
     ov_fields = PoseNetRunner("omz-lightweight", model_dir=model_dir, backend="openvino", num_threads=1)(images)
     torch_fields = PoseNetRunner("omz-lightweight", model_dir=model_dir, backend="torch", num_threads=1)(images)
-    distances, one_sided, found = [], 0, 0
     for name, a, b in zip(names, ov_fields, torch_fields):
-        assert a.scale == b.scale and a.offset == b.offset and a.heatmaps.shape == b.heatmaps.shape
         for x, y in ((a.heatmaps, b.heatmaps), (a.pafs, b.pafs)):
             assert np.abs(x - y).max() < 0.2 and np.abs(x - y).mean() < 0.002, name
-        pa, pb = parse(a, ParseConfig()), parse(b, ParseConfig())
-        assert len(pa) == len(pb), name
-        d, n = matched_keypoint_distances(pa, pb)
-        distances.append(d)
-        one_sided += n
-        found += int((~np.isnan(pa.keypoints[..., 0])).sum())
-    d = np.concatenate(distances)
+    d, one_sided, found = parse_agreement(ov_fields, torch_fields, names)
     assert found > 500 and np.median(d) < 0.5 and (d < 1).mean() > 0.9 and (d < 5).mean() > 0.97
     assert one_sided <= 0.03 * found

@@ -11,7 +11,6 @@ import pytest
 
 from pipeline.models import Preprocessing, get
 from pipeline.models.preprocessing import bucketed_width, prepare_passes, preprocess, resample
-from pipeline.parsing import ParseConfig, parse
 
 
 def test_preprocessing_never_imports_torch(media_dir):
@@ -95,7 +94,7 @@ def test_bucketing_pads_widths_to_a_few_shapes_and_keeps_the_geometry():
         bucketed_width(100, 8, 60)
 
 
-def test_bucketed_inference_finds_the_same_people(media_dir, matched_keypoint_distances):
+def test_bucketed_inference_finds_the_same_people(media_dir, parse_agreement):
     """Bucketing only adds right padding, so the map -> pixel transform is exact; the network sees a
     wider grey margin than before, which moves maps near the right edge (measured on the 13 photos:
     heatmaps max 0.21, mean <= 0.0006). Parsed people (39): the same count on every photo; of 606
@@ -108,16 +107,8 @@ def test_bucketed_inference_finds_the_same_people(media_dir, matched_keypoint_di
     runner = PoseNetRunner("omz-lightweight", backend="openvino", num_threads=1)
     plain = runner.infer_prepared(prepare_passes(images, runner.entry.preprocessing))
     bucketed = runner(images)
-    distances, one_sided, found = [], 0, 0
     for name, fa, fb in zip(names, plain, bucketed):
-        assert fa.scale == fb.scale and fa.offset == fb.offset and fa.heatmaps.shape == fb.heatmaps.shape
         assert np.abs(fa.heatmaps - fb.heatmaps).mean() < 0.002, name
-        pa, pb = parse(fa, ParseConfig()), parse(fb, ParseConfig())
-        assert len(pa) == len(pb), name
-        d, n = matched_keypoint_distances(pa, pb)
-        distances.append(d)
-        one_sided += n
-        found += int((~np.isnan(pa.keypoints[..., 0])).sum())
-    d = np.concatenate(distances)
+    d, one_sided, found = parse_agreement(plain, bucketed, names)
     assert found > 500 and np.median(d) < 0.1 and (d < 1.0).mean() > 0.95 and (d < 5).mean() > 0.98
     assert one_sided <= 0.03 * found

@@ -1,7 +1,6 @@
 """The torch backend: precision and memory-format paths, device checks, threads that take effect."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,13 +10,6 @@ from pipeline.models.inference import PoseNetRunner
 from pipeline.models.torch_backend import TorchNetwork
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixture in tests/models/conftest.py
-
-
-@pytest.fixture(scope="module")
-def photo(media_dir):
-    """p3_dance.png (several dancers) at 320 x 568 pixels (width a multiple of 8)."""
-    img = cv2.imread(str(media_dir / "images" / "p3_dance.png"))
-    return cv2.resize(img, (568, 320), interpolation=cv2.INTER_AREA)
 
 
 @pytest.fixture(scope="module")
