@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pipeline.models.registry import BACKENDS, DEVICES, PRECISIONS  # noqa: F401 (torch-free; one definition)
 from pipeline.secrets import mask
 from pipeline.storage import LITERAL_PREFIX, StorageOptionsError, absolute_uri, check_storage_options, split_literal
 
 DEFAULT_MODEL = "omz-lightweight"
-PRECISIONS = ("fp32", "fp16", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("auto", "torch", "openvino")
 
 #: The value kinds a Setting can have (how it is checked, parsed from a flag and documented).
 KINDS = ("paths", "str", "int", "float", "bool", "choice", "floats", "mapping")

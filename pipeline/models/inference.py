@@ -23,10 +23,7 @@ from pipeline.models.preprocessing import (  # noqa: F401  (re-exported: the run
     HEATMAP_MIRROR, Placement, Prepared, average_passes, crop_to_image, prepare_passes, preprocess, resample,
     unflip,
 )
-from pipeline.models.registry import get
-
-PRECISIONS = ("fp32", "fp16", "bf16")
-BACKENDS = ("auto", "torch", "openvino")
+from pipeline.models.registry import BACKENDS, PRECISIONS, get
 
 
 def resolve_backend(backend: str, device: str, prebuilt_model: bool = False) -> str:

@@ -18,6 +18,11 @@ if TYPE_CHECKING:  # numpy types only for annotations: importing the registry im
 
     from pipeline.models.preprocessing import Prepared
 
+#: Network precisions, devices and inference runtimes a runner (and a job spec) accepts.
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "torch", "openvino")
+
 
 @dataclass(frozen=True)
 class Preprocessing:
