@@ -114,7 +114,9 @@ def decode_bounded(data: bytes, uri: str, limits: ImageLimits) -> tuple[np.ndarr
     return image, factor, size
 
 
-def _decode_images(shard: Shard, storage_options: Mapping[str, Any] | None, limits: ImageLimits) -> DecodedShard:
+def _decode_images(shard: Shard, storage_options: Mapping[str, Any] | None, limits: ImageLimits,
+                   keep: Callable[[np.ndarray], Any]) -> DecodedShard:
+    """Decode the shard's images; ``keep(pixels)`` is what is held of each (pixels, or its network input)."""
     from pipeline.job.containers import read_member
 
     frames, images, errors = [], [], []
@@ -132,15 +134,18 @@ def _decode_images(shard: Shard, storage_options: Mapping[str, Any] | None, limi
             continue
         try:
             image, factor, (w, h) = decode_bounded(data, src.uri, limits)
+            kept = keep(image)
         except Exception as exc:  # noqa: BLE001
             errors.append(ErrorRecord.from_exception(src.uri, "decode", exc, str(exc), shard_id=shard.shard_id))
             continue
         frames.append(FrameMeta(src.uri, src.source_id, 0, None, int(w), int(h), pixel_scale=factor, extra=src.extra))
-        images.append(image)
+        images.append(kept)
     return DecodedShard(shard, frames, images, errors)
 
 
-def _decode_video(shard: Shard, storage_options: Mapping[str, Any] | None, limits: ImageLimits) -> DecodedShard:
+def _decode_video(shard: Shard, storage_options: Mapping[str, Any] | None, limits: ImageLimits,
+                  keep: Callable[[np.ndarray], Any]) -> DecodedShard:
+    """Decode the shard's frame range; ``keep(pixels)`` is what is held of each frame."""
     from pipeline import video as pv
 
     src, fr = shard.sources[0], shard.frames
@@ -154,9 +159,10 @@ def _decode_video(shard: Shard, storage_options: Mapping[str, Any] | None, limit
                 if not frames:
                     check_limits(src.uri, (w, h), limits)
                 ts = None if frame.timestamp_s is None else float(frame.timestamp_s)
+                kept = keep(image)
                 frames.append(FrameMeta(src.uri, src.source_id, int(frame.index), ts, int(w), int(h),
                                         extra=src.extra))
-                images.append(image)
+                images.append(kept)
     except Exception as exc:  # noqa: BLE001
         msg = (describe_error(src.uri, exc) if isinstance(exc, (FileNotFoundError, PermissionError)) else
                f"{src.uri}: frames {fr.start}..{fr.stop - 1} could not be decoded after frame "
@@ -174,14 +180,17 @@ def decode_shard(shard: Shard, storage_options: Mapping[str, Any] | None = None,
     """Read and decode every frame of ``shard``; unreadable inputs become errors, not exceptions.
 
     limits: per-image size limits and the size the network needs (see ImageLimits).
-    prepare: optional images -> network input passes (the runner's preprocessing, e.g.
-    functools.partial(prepare_passes, prep=..., scales=..., flip=...)); when given, the shard carries
-    the passes instead of the raw pixels.
+    prepare: optional images -> network input passes ``[pass][image]`` (the weights entry's
+    preprocessing); when given, each frame is prepared as soon as it is decoded and its pixels are
+    dropped, so a decode task holds at most one decoded frame plus network-size inputs: its memory
+    is bounded in bytes (max_pixels x 3 + frames x network input), whatever the sources' sizes.
     """
     t0 = time.perf_counter()
     decode = _decode_video if shard.kind == "video" else _decode_images
-    out = decode(shard, storage_options, limits)
-    if prepare is not None and out.images:
-        out.passes, out.images = prepare(out.images), []
+    keep = (lambda image: image) if prepare is None else (lambda image: prepare([image]))
+    out = decode(shard, storage_options, limits, keep)
+    if prepare is not None:
+        per_frame, out.images = out.images, []
+        out.passes = [[p[k][0] for p in per_frame] for k in range(len(per_frame[0]))] if per_frame else None
     out.seconds = time.perf_counter() - t0
     return out
