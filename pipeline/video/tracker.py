@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from pipeline.skeleton import NUM_KEYPOINTS
 from pipeline.video.smoothing import smooth_tracks
@@ -165,21 +164,13 @@ def similarity_matrix(a: np.ndarray, b: np.ndarray, kind: str = "oks",
 
 def match(similarity: np.ndarray, config: TrackConfig = TrackConfig()) -> list[tuple[int, int]]:
     """One-to-one (row, column) pairs of a similarity matrix [R, C] with similarity >= min_similarity,
-    by Hungarian assignment or greedily (config.matcher); sorted by row."""
+    by Hungarian assignment or greedily (config.matcher; pipeline.parsing.matching.match, the
+    parser's matcher); sorted by row."""
+    from pipeline.parsing.matching import match as match_scores
+
     if similarity.size == 0:
         return []
-    if config.matcher == "hungarian":
-        rows, cols = linear_sum_assignment(-similarity)
-        pairs = sorted(zip(rows.tolist(), cols.tolist()))
-    else:
-        order = np.argsort(-similarity, axis=None, kind="stable")
-        used_r, used_c, pairs = set(), set(), []
-        for flat in order.tolist():
-            r, c = divmod(flat, similarity.shape[1])
-            if r not in used_r and c not in used_c:
-                used_r.add(r), used_c.add(c), pairs.append((r, c))
-        pairs.sort()
-    return [(r, c) for r, c in pairs if similarity[r, c] >= config.min_similarity]
+    return sorted(match_scores(similarity, config.min_similarity, config.matcher))
 
 
 @dataclass
