@@ -13,7 +13,6 @@ File names: ``<stem>.png`` for an image, ``<stem>/<name>_<frame:012d>.png`` for 
 from __future__ import annotations
 
 import math
-import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,13 @@ DRAWN_LIMBS = LIMBS[:17]
 LIMB_HALF_WIDTH = 4      # px, the ellipse's minor semi-axis
 JOINT_RADIUS = 4         # px
 LIMB_BRIGHTNESS = 0.6
+
+
+def check_resolution(fmt: str, resolution: int | None) -> None:
+    """ValueError naming format ``fmt`` unless ``resolution`` is None or an integer >= 64 (short side, px)."""
+    if resolution is not None and (not isinstance(resolution, int) or resolution < 64):
+        raise ValueError(f"{fmt}: resolution {resolution!r} must be an integer >= 64 (short side in pixels), "
+                         "or omitted for each frame's own size")
 
 
 def canvas_size(width: int, height: int, resolution: int | None) -> tuple[int, int]:
@@ -101,13 +107,6 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def file_name(source: SourceRows, frame_index: int) -> str:
-    """The PNG's path relative to the export folder (see the module docstring)."""
-    if not source.is_video:
-        return f"{source.stem}.png"
-    return posixpath.join(source.stem, f"{posixpath.basename(source.stem)}_{frame_index:012d}.png")
-
-
 @dataclass(frozen=True)
 class ControlNet:
     """The controlnet format. resolution: None (each frame's own size) or the short side in pixels
@@ -119,9 +118,7 @@ class ControlNet:
     per_source = True
 
     def __post_init__(self) -> None:
-        if self.resolution is not None and (not isinstance(self.resolution, int) or self.resolution < 64):
-            raise ValueError(f"controlnet: resolution {self.resolution!r} must be an integer >= 64 (short side "
-                             "in pixels), or omitted for each frame's own size")
+        check_resolution(self.name, self.resolution)
 
     def files(self, sources: list[SourceRows], part_id: str,
               storage_options: Mapping[str, Any] | None = None) -> Iterator[tuple[str, bytes]]:
@@ -129,4 +126,4 @@ class ControlNet:
         for source in sources:
             for frame in source.iter_frames():
                 image = pose_image(frame.keypoints, frame.width, frame.height, self.resolution)
-                yield file_name(source, frame.frame_index), encode_png(image)
+                yield source.frame_file(frame.frame_index, ".png"), encode_png(image)

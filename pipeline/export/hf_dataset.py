@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.export.controlnet import canvas_size, encode_png, pose_image
+from pipeline.export.controlnet import canvas_size, check_resolution, encode_png, pose_image
 from pipeline.export.sources import FramePeople, SourceRows
 from pipeline.skeleton import NUM_KEYPOINTS
 
@@ -82,9 +82,7 @@ class HFDataset:
     per_source = False
 
     def __post_init__(self) -> None:
-        if self.resolution is not None and (not isinstance(self.resolution, int) or self.resolution < 64):
-            raise ValueError(f"hf-dataset: resolution {self.resolution!r} must be an integer >= 64 (short side in "
-                             "pixels), or omitted for each frame's own size")
+        check_resolution(self.name, self.resolution)
         if not isinstance(self.min_people, int) or self.min_people < 0:
             raise ValueError(f"hf-dataset: min_people {self.min_people!r} must be an integer >= 0")
         if not 0.0 <= float(self.min_visible) <= 1.0:
@@ -166,12 +164,10 @@ class HFDataset:
         wanted = {f.frame_index: f for f in frames}
         indices = tuple(sorted(wanted))
         src = _video_source(source.source_uri, storage_options)
-        base = posixpath.basename(source.stem)
         for decoded in iter_frames(src, FrameRange(indices[0], indices[-1] + 1, indices=indices)):
             frame = wanted[decoded.index]
             _check_size(source, frame, decoded.image)
-            path = posixpath.join(source.stem, f"{base}_{decoded.index:012d}.png")
-            yield frame, {"bytes": self._encoded(decoded.image), "path": path}
+            yield frame, {"bytes": self._encoded(decoded.image), "path": source.frame_file(decoded.index, ".png")}
 
     def _encoded(self, bgr: np.ndarray) -> bytes:
         """PNG bytes of a BGR frame, resized as controlnet_aux's resize_image does when ``resolution`` is set."""

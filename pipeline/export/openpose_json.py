@@ -16,7 +16,6 @@ People in person_index order; a frame with nobody has ``"people": []``. A missin
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -91,13 +90,6 @@ def frame_json(frame: FramePeople, layout: str = "coco18", keypoint_scale: str =
     return {"version": 1.3, "people": people}
 
 
-def file_name(source: SourceRows, frame_index: int) -> str:
-    """The file's path relative to the export folder (see the module docstring)."""
-    if not source.is_video:
-        return f"{source.stem}_keypoints.json"
-    return posixpath.join(source.stem, f"{posixpath.basename(source.stem)}_{frame_index:012d}_keypoints.json")
-
-
 @dataclass(frozen=True)
 class OpenPoseJson:
     """The openpose-json format. layout: "coco18" (default, OpenPose's COCO model order) or
@@ -122,7 +114,7 @@ class OpenPoseJson:
         for source in sources:
             for frame in source.iter_frames():
                 data = frame_json(frame, self.layout, self.keypoint_scale)
-                yield file_name(source, frame.frame_index), json.dumps(data).encode()
+                yield source.frame_file(frame.frame_index, "_keypoints.json"), json.dumps(data).encode()
 
 
 def _zeroed(keypoints: np.ndarray) -> np.ndarray:

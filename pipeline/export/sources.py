@@ -92,6 +92,13 @@ class SourceRows:
                 h.update(np.stack(p[col].to_numpy()).astype(np.float32).tobytes())
         return {"frames": int(len(f)), "poses": int(len(p)), "sha256": h.hexdigest()}
 
+    def frame_file(self, frame_index: int, suffix: str) -> str:
+        """The export path of one frame, relative to the export folder, in OpenPose's naming:
+        ``<stem><suffix>`` for an image, ``<stem>/<name>_<frame:012d><suffix>`` for a video."""
+        if not self.is_video:
+            return f"{self.stem}{suffix}"
+        return posixpath.join(self.stem, f"{posixpath.basename(self.stem)}_{frame_index:012d}{suffix}")
+
 
 def read_sources(output: str, source_ids: Sequence[str], stems: Mapping[str, str],
                  storage_options: Mapping[str, Any] | None = None) -> list[SourceRows]:
