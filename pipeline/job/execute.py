@@ -22,14 +22,14 @@ from pipeline.job.orphans import forget_session, reap_orphans, record_session
 from pipeline.job.pool import ActorPool
 from pipeline.job.progress import JobSummary, Progress
 from pipeline.job.records import Shard
-from pipeline.job.rows import RowContext, errors_table
+from pipeline.job.rows import RowContext, errors_table, shard_predicates
 from pipeline.job.shard_runner import ShardRunner, Stages, failed_shard_errors, unwrap
 from pipeline.job.shards import plan
 from pipeline.job.sink import DeltaSink, OutputAccessError, OutputConflictError, quote
 from pipeline.job.spec import JobSpec
 from pipeline.job.stages import NetworkStage, assemble_and_commit, default_preparer
 from pipeline.job.summary import quality_from_log, totals_from_log
-from pipeline.job.track_task import stale_videos, track_source, tracks_summary
+from pipeline.job.track_task import stale_videos, track_source, tracking_current, tracks_summary
 
 TASK_RETRIES = 3        # decode / commit tasks whose worker process died
 REGROW_AFTER_S = 60.0   # longer than Ray takes to mark a lost node dead (its resources leave the view)
@@ -170,7 +170,7 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
     if not sources and list_errors and not any(e.error_type == "UnsupportedMediaError" for e in list_errors):
         raise JobError("no input could be listed:\n  " + "\n  ".join(e.message for e in list_errors))
     summary = JobSummary(output=spec.output)
-    todo, summary.shards_skipped = _unfinished_sources(sink, spec, sources)
+    todo, summary.shards_skipped, done = _unfinished_sources(sink, spec, sources)
     started_ray = _start_ray(spec) if todo else False  # a finished job is re-checked without Ray
     try:
         shards, plan_errors = plan(todo, images_per_shard=spec.images_per_shard,
@@ -180,7 +180,8 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
                                    target_fps=spec.target_fps, start_s=spec.start_s, end_s=spec.end_s)
         _best_effort(summary, lambda: sink.replace("errors", errors_table(list_errors + plan_errors),
                                                    "shard_id IS NULL AND stage <> 'track'"))
-        _run(spec, sink, ctx, shards, runner_factory, summary, Progress(summary, stream, enabled=spec.progress))
+        _run(spec, sink, ctx, shards, done, runner_factory, summary,
+             Progress(summary, stream, enabled=spec.progress))
         summary.pruned_sources = _best_effort(summary, lambda: _prune_removed(sink, spec, sources, not list_errors)) or 0
         return _finish(spec, sink, ctx, summary, t_start, len(list_errors) + len(plan_errors))
     finally:
@@ -189,26 +190,19 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
             forget_session()
 
 
-def _unfinished_sources(sink: DeltaSink, spec: JobSpec, sources: list) -> tuple[list, int]:
-    """(sources with work left, finished shards of the others) from the shard_log. Finished is a
-    property of the source, whatever shard size wrote it: an image whose source_id has a ``done``
-    row, a tracked video whose tracking is newer than every commit of its shards (untracked videos
-    are planned again and only their unfinished shards run)."""
+def _unfinished_sources(sink: DeltaSink, spec: JobSpec, sources: list) -> tuple[list, int, set[str]]:
+    """(sources with work left, finished shards of the others, ids of every finished shard) from the
+    shard_log. Finished is a property of the source, whatever shard size wrote it: an image whose
+    source_id has a ``done`` row, a tracked video whose tracking is newer than every commit of its
+    shards (untracked videos are planned again and only their unfinished shards run)."""
     rows = sink.shard_log(["shard_id", "source_id", "kind", "status", "poses_version"]).to_pylist()
-    done_images = {r["source_id"] for r in rows if r["kind"] == "images" and r["status"] == "done"}
-    newest: dict[str, int] = {}
-    tracked: dict[str, int] = {}
-    for r in rows:
-        if r["kind"] == "video":
-            newest[r["source_id"]] = max(newest.get(r["source_id"], -1), r["poses_version"])
-        elif r["kind"] == "tracks" and r["status"] == "done":
-            tracked[r["source_id"]] = r["poses_version"]
-    complete = {sid for sid, v in tracked.items() if v >= newest.get(sid, 0)} if spec.tracking else set()
+    done_rows = [r for r in rows if r["status"] == "done" and r["kind"] != "tracks"]
+    done_images = {r["source_id"] for r in done_rows if r["kind"] == "images"}
+    complete = tracking_current(rows) if spec.tracking else set()
     finished = {s.source_id for s in sources if (s.kind == "image" and s.source_id in done_images)
                 or (s.kind == "video" and s.source_id in complete)}
-    shards = {r["shard_id"] for r in rows if r["source_id"] in finished and r["kind"] != "tracks"
-              and r["status"] == "done"}
-    return [s for s in sources if s.source_id not in finished], len(shards)
+    skipped = {r["shard_id"] for r in done_rows if r["source_id"] in finished}
+    return [s for s in sources if s.source_id not in finished], len(skipped), {r["shard_id"] for r in done_rows}
 
 
 def _best_effort(summary: JobSummary, write: Callable[[], Any]) -> Any:
@@ -222,10 +216,9 @@ def _best_effort(summary: JobSummary, write: Callable[[], Any]) -> Any:
         return None
 
 
-def _run(spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard], runner_factory,
+def _run(spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard], done: set[str], runner_factory,
          summary: JobSummary, progress: Progress) -> None:
-    """Run the shards the shard_log does not list as done, then track the videos that need it."""
-    done = sink.done_shards() if shards else set()
+    """Run the shards not in ``done`` (the shard_log's finished shards), then track the videos that need it."""
     todo = [s for s in shards if s.shard_id not in done]
     summary.shards_skipped += len(shards) - len(todo)
     summary.shards_total = summary.shards_skipped + len(todo)
@@ -287,7 +280,7 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shar
 
     def record_failed(shard, stage, exc, attempts):
         rows = errors_table(failed_shard_errors(shard, stage, exc, attempts))
-        _best_effort(summary, lambda: sink.replace("errors", rows, sink_predicate(shard)))
+        _best_effort(summary, lambda: sink.replace("errors", rows, shard_predicates(shard)["errors"]))
 
     stages = Stages(
         decode=lambda shard: _decode_task.remote(shard, options, prepare, limits),
@@ -314,13 +307,6 @@ def image_limits(spec: JobSpec, registry_network: bool) -> ImageLimits:
         return ImageLimits(spec.max_pixels, spec.max_aspect, int(prep.input_size[0] * top),
                            int(prep.input_size[1] * top))
     return ImageLimits(spec.max_pixels, spec.max_aspect, 0, int(prep.target_height * top))
-
-
-def sink_predicate(shard: Shard) -> str:
-    """The errors-table predicate of ``shard`` (its sources, its frame interval for a video)."""
-    from pipeline.job.rows import shard_predicates
-
-    return shard_predicates(shard)["errors"]
 
 
 def _network_pool(spec: JobSpec, res: dict[str, Any], runner_factory, ctx: RowContext) -> ActorPool:

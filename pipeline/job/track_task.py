@@ -84,19 +84,26 @@ def track_source(sink: DeltaSink, source: Source, ctx: RowContext, track_config:
         raise
 
 
-def stale_videos(log: pa.Table, videos: dict[str, tuple[Source, list[str]]]) -> list[Source]:
-    """Videos whose planned shards are all done in ``log`` (the shard_log) and whose tracking is
-    missing or older than their newest shard commit. ``videos``: {uri: (source, shard ids)}."""
-    rows = log.select(["shard_id", "source_uri", "kind", "status", "poses_version"]).to_pylist()
-    done = {r["shard_id"] for r in rows if r["status"] == "done" and r["kind"] != "tracks"}
+def tracking_current(rows: list[dict]) -> set[str]:
+    """source_ids of the videos whose tracking commit is at least as new as every commit of their
+    shards, from shard_log ``rows`` (dicts with source_id, kind, status, poses_version)."""
     newest: dict[str, int] = {}
     tracked: dict[str, int] = {}
     for r in rows:
-        target = tracked if r["kind"] == "tracks" and r["status"] == "done" else newest
-        if r["kind"] == "video" or target is tracked:
-            target[r["source_uri"]] = max(target.get(r["source_uri"], -1), r["poses_version"])
-    return [src for uri, (src, ids) in videos.items()
-            if all(i in done for i in ids) and tracked.get(uri, -1) < newest.get(uri, 0)]
+        if r["kind"] == "video":
+            newest[r["source_id"]] = max(newest.get(r["source_id"], -1), r["poses_version"])
+        elif r["kind"] == "tracks" and r["status"] == "done":
+            tracked[r["source_id"]] = r["poses_version"]
+    return {sid for sid, version in tracked.items() if version >= newest.get(sid, 0)}
+
+
+def stale_videos(log: pa.Table, videos: dict[str, tuple[Source, list[str]]]) -> list[Source]:
+    """Videos whose planned shards are all done in ``log`` (the shard_log) and whose tracking is
+    missing or older than their newest shard commit. ``videos``: {uri: (source, shard ids)}."""
+    rows = log.select(["shard_id", "source_id", "kind", "status", "poses_version"]).to_pylist()
+    done = {r["shard_id"] for r in rows if r["status"] == "done" and r["kind"] != "tracks"}
+    current = tracking_current(rows)
+    return [src for src, ids in videos.values() if all(i in done for i in ids) and src.source_id not in current]
 
 
 def tracks_summary(log: pa.Table) -> dict[str, Any]:
