@@ -117,6 +117,17 @@ def _retrying(fn, what: str):
     raise AssertionError(what)  # pragma: no cover
 
 
+def _with_table_columns(table, name: str, data: pa.Table) -> pa.Table:
+    """``data`` with null string columns for the pass-through columns ``table`` (the frames table's
+    snapshot) already has."""
+    if name != "frames" or table is None:
+        return data
+    for column in (f.name for f in table.schema().fields):
+        if column not in data.column_names:
+            data = data.append_column(column, pa.nulls(data.num_rows, pa.string()))
+    return data
+
+
 class DeltaSink:
     """Opens, writes and commits a job's tables (the one interface for all writing).
 
@@ -186,31 +197,25 @@ class DeltaSink:
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
 
         def commit():
-            rows = self._with_table_columns(name, data)
+            table = self.table(name)  # one snapshot per attempt: written through, then its version read
+            rows = _with_table_columns(table, name, data)
             extra = set(rows.column_names) - set(tables.schema(name).names)  # manifest pass-through columns
-            write_deltalake(self.uri(name), rows, mode="append" if predicate is None else "overwrite",
-                            predicate=predicate, storage_options=self._delta_options or None,
-                            commit_properties=props, schema_mode="merge" if extra else None)
-            return self.table(name).version()
+            write_deltalake(table if table is not None else self.uri(name), rows,
+                            mode="append" if predicate is None else "overwrite", predicate=predicate,
+                            storage_options=self._delta_options or None, commit_properties=props,
+                            schema_mode="merge" if extra else None)
+            return (table or self.table(name)).version()
 
         return _retrying(commit, f"commit to {name}")
 
-    def _with_table_columns(self, name: str, data: pa.Table) -> pa.Table:
-        """``data`` with null string columns for the pass-through columns the table already has."""
-        if name != "frames":
-            return data
-        table = self.table(name)
-        have = [f.name for f in table.schema().fields] if table is not None else []
-        for column in have:
-            if column not in data.column_names:
-                data = data.append_column(column, pa.nulls(data.num_rows, pa.string()))
-        return data
-
     def delete(self, name: str, predicate: str) -> None:
-        """Delete the rows of ``name`` matching ``predicate`` (one commit)."""
-        table = self.table(name)
-        if table is not None:
-            _retrying(lambda: self.table(name).delete(predicate), f"delete from {name}")
+        """Delete the rows of ``name`` matching ``predicate`` (one commit; nothing if there is no table)."""
+        def attempt():
+            table = self.table(name)
+            if table is not None:
+                table.delete(predicate)
+
+        _retrying(attempt, f"delete from {name}")
 
     def commit_shard(self, rows: Mapping[str, pa.Table], predicates: Mapping[str, str], log_rows: pa.Table,
                      shard_id: str) -> int:

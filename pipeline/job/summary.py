@@ -62,5 +62,6 @@ def quality_from_log(log: pa.Table) -> dict[str, Any]:
 
 def totals_from_log(log: pa.Table) -> dict[str, int]:
     """{"frames", "people", "errors", "pending"} over every committed shard in ``log``."""
-    rows = [r for r in log.select(["kind", "frames", "people", "errors", "pending"]).to_pylist()]
-    return {k: int(sum(r[k] for r in rows)) for k in ("frames", "people", "errors", "pending")}
+    import pyarrow.compute as pc
+
+    return {k: int(pc.sum(log[k]).as_py() or 0) for k in ("frames", "people", "errors", "pending")}
