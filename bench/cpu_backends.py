@@ -176,8 +176,8 @@ def network_figures(args, classes, cache: Path) -> tuple[list[dict], dict]:
                 runner = PoseNetRunner(MODEL, backend=backend, num_threads=threads, cache_dir=cache / f"cold-{threads}")
                 runner.infer_prepared(first_input)
                 startup[f"{backend}, {threads} thread(s), warm cache"] = round(time.perf_counter() - t0, 3)
-            bucketed = [p[0][0].input[None] for p in (runner.prepare([img]) for img in images)]
-            plain = [p[0][0].input[None] for p in (prepare_passes([img], runner.entry.preprocessing) for img in images)]
+            bucketed = [p[0][0].pixels[None] for p in (runner.prepare([img]) for img in images)]
+            plain = [p[0][0].pixels[None] for p in (prepare_passes([img], runner.entry.preprocessing) for img in images)]
 
             def run(i, runner=runner, inputs=bucketed, threads=threads):
                 if runner.backend == "torch":  # torch threads are per process: set them for this call

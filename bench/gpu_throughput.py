@@ -597,8 +597,8 @@ class DevicePath:
 
 
 class HostPath:
-    """The job's path today, as the baseline: float32 preprocessing on the CPU
-    (pipeline.models.preprocessing.preprocess, letterboxed into the same canvas), a pageable copy
+    """The host path as the baseline: float32 network inputs made on the CPU (Prepared.input of
+    pipeline.models.preprocessing.preprocess, letterboxed into the same canvas), a pageable copy
     to the device, the network, both maps copied back, numpy find_candidates per image on the
     calling thread (the network actor's)."""
 

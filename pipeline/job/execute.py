@@ -315,8 +315,10 @@ def _network_pool(spec: JobSpec, res: dict[str, Any], runner_factory, ctx: RowCo
                      "precision": spec.precision, "scales": tuple(spec.scales), "flip": spec.flip,
                      "model_dir": spec.model_dir, "backend": spec.backend,
                      "num_threads": max(1, int(res["cpus_per_actor"]))}
+    # On a GPU two shards run in an actor at once (threads), so one's copies and host work overlap
+    # the other's network; a CPU actor's threads are all in its one network run.
     actor_opts = {"num_cpus": res["cpus_per_actor"], "num_gpus": res["num_gpus"], "max_restarts": 0,
-                  "max_task_retries": 0}
+                  "max_task_retries": 0, "max_concurrency": 2 if res["device"] == "cuda" else 1}
 
     def room(n: int) -> bool:
         total = ray.cluster_resources()

@@ -1,8 +1,10 @@
 """The network and assemble+commit stages as plain classes/functions (Ray wraps them in
 pipeline.job.execute; the decode stage is pipeline.job.decode).
 
-network (actor):          run the PAF network and pipeline.parsing.find_candidates -> CandidateShard
-                          (only compact limb candidates leave the actor, never full maps).
+network (actor):          run the PAF network on the decode stage's uint8 canvases and find limb
+                          candidates (pipeline.parsing.find_candidates, or on the GPU the runner's
+                          candidates_prepared) -> CandidateShard: only compact candidates leave the
+                          actor, never full maps.
 assemble+commit (CPU):    pipeline.parsing.assemble -> Poses -> rows -> the shard's Delta commits.
 
 Every failure tied to one input becomes an ErrorRecord; the rest of the shard goes on.
@@ -39,35 +41,41 @@ class NetworkStage:
 
     runner_factory(**runner_kwargs) must return a callable: list of uint8 BGR [H, W, 3] images ->
     list of PoseFields (and, for shards preprocessed by the decode worker, ``infer_prepared(passes)``,
-    as pipeline.models.inference.PoseNetRunner has). parse_config: the ParseConfig for find_candidates.
+    as pipeline.models.inference.PoseNetRunner has; a runner whose ``candidates_on_device`` is true
+    gives ``candidates_prepared(passes, parse_config)`` instead, found on the GPU next to the maps).
+    parse_config: the ParseConfig for find_candidates.
     """
 
     def __init__(self, runner_factory: Callable[..., Any] | None, runner_kwargs: Mapping[str, Any], parse_config):
         self.runner = (runner_factory or default_runner_factory)(**dict(runner_kwargs))
         self.parse_config = parse_config
+        self.runner_finds_candidates = bool(getattr(self.runner, "candidates_on_device", False))
 
     def _infer(self, decoded: DecodedShard, only: int | None = None) -> list:
-        """PoseFields of every frame of ``decoded`` (or of frame ``only``)."""
+        """Per frame of ``decoded`` (or of frame ``only``): LimbCandidates when the runner finds them
+        itself (``candidates_prepared``, e.g. on the GPU), else PoseFields."""
         if decoded.passes is not None:
             passes = decoded.passes if only is None else [[p[only]] for p in decoded.passes]
+            if self.runner_finds_candidates:
+                return list(self.runner.candidates_prepared(passes, self.parse_config))
             return list(self.runner.infer_prepared(passes))
         return list(self.runner(decoded.images if only is None else [decoded.images[only]]))
 
-    def _fields(self, decoded: DecodedShard):
-        """(PoseFields or None per frame, [(frame, exception)]); if the whole batch fails, each
+    def _outputs(self, decoded: DecodedShard):
+        """(network output or None per frame, [(frame, exception)]); if the whole batch fails, each
         frame is retried alone to find the one(s) at fault."""
         try:
             return self._infer(decoded), []
         except Exception:  # noqa: BLE001
             pass
-        fields, bad = [], []
+        outputs, bad = [], []
         for i in range(len(decoded.frames)):
             try:
-                fields.append(self._infer(decoded, i)[0])
+                outputs.append(self._infer(decoded, i)[0])
             except Exception as exc:  # noqa: BLE001
-                fields.append(None)
+                outputs.append(None)
                 bad.append((i, exc))
-        return fields, bad
+        return outputs, bad
 
     def __call__(self, decoded: DecodedShard) -> CandidateShard:
         from pipeline.parsing import find_candidates
@@ -75,7 +83,7 @@ class NetworkStage:
         t0 = time.perf_counter()
         sid = decoded.shard.shard_id
         errors = list(decoded.errors)
-        fields, bad = self._fields(decoded) if decoded.frames else ([], [])
+        outputs, bad = self._outputs(decoded) if decoded.frames else ([], [])
         for i, exc in bad:
             fm = decoded.frames[i]
             errors.append(ErrorRecord.from_exception(
@@ -83,9 +91,12 @@ class NetworkStage:
                 f"{fm.source_uri} frame {fm.frame_index}: the network failed on this image ({type(exc).__name__}: "
                 f"{exc}); check the image or report it with the model name", shard_id=sid))
         t1 = time.perf_counter()
-        inferred = [(fm, f) for fm, f in zip(decoded.frames, fields) if f is not None]
-        frames, cands = per_frame(lambda f: find_candidates(f, self.parse_config), inferred,
-                                  "finding keypoint candidates", sid, errors)
+        inferred = [(fm, out) for fm, out in zip(decoded.frames, outputs) if out is not None]
+        if decoded.passes is not None and self.runner_finds_candidates:
+            frames, cands = [fm for fm, _ in inferred], [c for _, c in inferred]
+        else:
+            frames, cands = per_frame(lambda f: find_candidates(f, self.parse_config), inferred,
+                                      "finding keypoint candidates", sid, errors)
         t2 = time.perf_counter()
         return CandidateShard(decoded.shard, frames, cands, errors, decode_seconds=decoded.seconds,
                               network_seconds=t1 - t0, candidate_seconds=t2 - t1)

@@ -24,6 +24,7 @@ from pipeline.models.preprocessing import (  # noqa: F401  (re-exported: the run
     unflip,
 )
 from pipeline.models.registry import BACKENDS, PRECISIONS, get
+from pipeline.parsing import LimbCandidates, ParseConfig, find_candidates
 
 
 def resolve_backend(backend: str, device: str, prebuilt_model: bool = False) -> str:
@@ -54,14 +55,15 @@ class PoseNetRunner:
     shape go through one forward; entries with ``batch_independent=False`` run one at a time.
     ``model``: an already built torch network for entry ``model_name`` (then no weight files are read;
     torch backend). ``cache_dir``: the openvino backend's conversion / compile cache (default: see
-    :func:`pipeline.models.openvino_backend.cache_root`).
+    :func:`pipeline.models.openvino_backend.cache_root`). ``candidates_on_device``: find limb
+    candidates next to the network in torch (default: on CUDA; see :meth:`candidates_prepared`).
     """
 
     def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 8, precision: str = "fp32",
                  channels_last: bool | None = None, scales: Sequence[float] = (1.0,), flip: bool = False,
                  target_height: int | None = None, model_dir: str | os.PathLike | None = None, model=None,
                  backend: str = "auto", num_threads: int | None = None,
-                 cache_dir: str | os.PathLike | None = None):
+                 cache_dir: str | os.PathLike | None = None, candidates_on_device: bool | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         if str(device).split(":")[0] == "cpu" and precision == "fp16":
@@ -81,6 +83,8 @@ class PoseNetRunner:
         self.flip = flip
         self.target_height = target_height
         self.batch_size = batch_size if self.entry.batch_independent else 1
+        self._candidates_on_device = (str(device).split(":")[0] == "cuda" if candidates_on_device is None
+                                      else candidates_on_device)
         if self.backend == "torch":
             from pipeline.models.torch_backend import TorchNetwork
 
@@ -100,23 +104,53 @@ class PoseNetRunner:
         return self.infer_prepared(self.prepare(images))
 
     def forward_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 [N, 3, H, W] preprocessed inputs -> float32 (heatmaps [N, 19, H/8, W/8], pafs [N, 38, ...])."""
+        """uint8 BGR canvases [N, H, W, 3] (:attr:`Prepared.pixels`) or float32 network inputs [N, 3, H, W]
+        -> float32 (heatmaps [N, 19, H/8, W/8], pafs [N, 38, H/8, W/8])."""
         return self.network(batch)
+
+    def _batches(self, prepared: Sequence[Prepared]):
+        """(indices, stacked uint8 canvases) per batch: same-shape canvases (one shape bucket)
+        together, up to ``batch_size`` each."""
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, p in enumerate(prepared):
+            by_shape.setdefault(p.pixels.shape, []).append(i)
+        for idx in by_shape.values():
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start:start + self.batch_size]
+                yield chunk, np.stack([prepared[i].pixels for i in chunk])
 
     def _run_pass(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Maps cropped to each image's valid cells, grouping same-shape inputs into batches."""
         out: list = [None] * len(prepared)
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i, p in enumerate(prepared):
-            by_shape.setdefault(p.input.shape, []).append(i)
-        for idx in by_shape.values():
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
-                heat, paf = self.forward_batch(np.stack([prepared[i].input for i in chunk]))
-                for k, i in enumerate(chunk):
-                    out[i] = crop_to_image(heat[k], paf[k], prepared[i].placement)
+        for chunk, batch in self._batches(prepared):
+            heat, paf = self.forward_batch(batch)
+            for k, i in enumerate(chunk):
+                out[i] = crop_to_image(heat[k], paf[k], prepared[i].placement)
         return out
 
     def infer_prepared(self, passes: Sequence[Sequence[Prepared]]) -> list[PoseFields]:
         """Run precomputed passes (``[pass][image]``, e.g. from :meth:`prepare`) and average them."""
         return average_passes(passes, [self._run_pass(p) for p in passes])
+
+    @property
+    def candidates_on_device(self) -> bool:
+        """Whether :meth:`candidates_prepared` finds candidates next to the network (the torch backend
+        with one pass: no multi-scale / flip averaging); set ``candidates_on_device`` to choose."""
+        return self._candidates_on_device and self.backend == "torch" and len(self.scales) == 1 and not self.flip
+
+    def candidates_prepared(self, passes: Sequence[Sequence[Prepared]], config: ParseConfig) -> list[LimbCandidates]:
+        """Limb candidates of every image of ``passes`` (``[pass][image]``). On the device
+        (:attr:`candidates_on_device`): :func:`pipeline.models.device_candidates.find_candidates_torch`
+        on each batch's maps, so only the candidates are copied to the host; else
+        :func:`pipeline.parsing.find_candidates` on :meth:`infer_prepared`'s fields."""
+        if not self.candidates_on_device:
+            return [find_candidates(f, config) for f in self.infer_prepared(passes)]
+        from pipeline.models.device_candidates import MapGeometry, find_candidates_torch
+
+        prepared, out = passes[0], [None] * len(passes[0])
+        for chunk, batch in self._batches(prepared):
+            heat, paf = self.network.device_maps(batch)
+            geometry = [MapGeometry.of_placement(prepared[i].placement) for i in chunk]
+            for i, cands in zip(chunk, find_candidates_torch(heat, paf, geometry, config)):
+                out[i] = cands
+        return out

@@ -86,7 +86,9 @@ class OpenVINONetwork:
 
     ``num_threads``: INFERENCE_NUM_THREADS (None: $OMP_NUM_THREADS if set, which Ray sets to an
     actor's CPUs, else every core). ``precision``: "fp32" or "bf16". ``cache_dir``: the cache root
-    (default :func:`cache_root` of ``model_dir``). Call with a float32 [N, 3, H, W] batch.
+    (default :func:`cache_root` of ``model_dir``). Call with a batch of uint8 BGR canvases [N, H, W, 3]
+(the job's hand-off: colour order, mean and scale are folded into the compiled model by OpenVINO's
+PrePostProcessor) or of float32 network inputs [N, 3, H, W].
     ``timings`` records seconds spent reading, converting and compiling.
     """
 
@@ -108,7 +110,7 @@ class OpenVINONetwork:
                        "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision],
                        "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
         self.timings = {"read_s": 0.0, "convert_s": 0.0, "compile_s": 0.0}
-        self._per_shape: dict = {}  # (H, W) -> (compiled model, infer request)
+        self._per_shape: dict = {}  # (H, W, uint8 input) -> (compiled model, infer request)
         self._torch_module = None   # built once, for converting new shapes
         self._ir = None             # the entry's own IR, read once; reshaped per input size
         t0 = time.perf_counter()
@@ -160,28 +162,52 @@ class OpenVINONetwork:
             shutil.rmtree(staging, ignore_errors=True)
         self.timings["convert_s"] += time.perf_counter() - t0
 
-    def compiled_model(self, height: int, width: int):
-        """The openvino.CompiledModel that runs [?, 3, height, width] inputs (compiled on first use)."""
-        return self._for_shape(height, width)[0]
+    def compiled_model(self, height: int, width: int, pixels: bool = False):
+        """The openvino.CompiledModel that runs [?, 3, height, width] float32 inputs (``pixels``: uint8
+        [?, height, width, 3] canvases), compiled on first use."""
+        return self._for_shape(height, width, pixels)[0]
 
-    def _for_shape(self, height: int, width: int):
+    def _for_shape(self, height: int, width: int, pixels: bool = False):
         """(compiled model, its infer request) for this input size; converts and compiles on first use."""
-        if (height, width) not in self._per_shape:
+        if (height, width, pixels) not in self._per_shape:
             path = None if self._ir is not None else self.converted_path(height, width)
             if path is not None and not path.exists():
                 self._convert(height, width, path)
             t0 = time.perf_counter()
             model = self._ir.clone() if path is None else self.core.read_model(str(path))
             model.reshape({model.inputs[0].get_any_name(): openvino.PartialShape([-1, 3, height, width])})
+            if pixels:
+                model = self._with_normalisation(model)
             self.timings["read_s"] += time.perf_counter() - t0
-            self._per_shape[(height, width)] = self._compile(model)
-        return self._per_shape[(height, width)]
+            self._per_shape[(height, width, pixels)] = self._compile(model)
+        return self._per_shape[(height, width, pixels)]
+
+    def _with_normalisation(self, model):
+        """``model`` taking uint8 BGR NHWC canvases: u8 -> f32, BGR -> the entry's colour order,
+        (pixel - mean) * scale and NHWC -> NCHW as OpenVINO preprocessing steps inside the model
+        (:func:`pipeline.models.preprocessing.normalize` is the numpy equivalent)."""
+        prep = self.entry.preprocessing
+        ppp = openvino.preprocess.PrePostProcessor(model)
+        inp = ppp.input()
+        inp.tensor().set_element_type(openvino.Type.u8).set_layout(openvino.Layout("NHWC"))
+        inp.model().set_layout(openvino.Layout("NCHW"))
+        steps = inp.preprocess().convert_element_type(openvino.Type.f32)
+        if prep.color == "RGB":
+            steps.reverse_channels()
+        steps.mean(list(prep.mean)).scale(1.0 / prep.scale)
+        return ppp.build()
 
     # ---- inference ----------------------------------------------------------------------------------------
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 [N, 3, H, W] -> float32 (heatmaps [N, 19, H/8, W/8], pafs [N, 38, H/8, W/8])."""
-        compiled, request = self._for_shape(*batch.shape[2:])
-        result = request.infer({0: np.ascontiguousarray(batch, np.float32)})
+        """uint8 [N, H, W, 3] canvases or float32 [N, 3, H, W] inputs -> float32 (heatmaps
+        [N, 19, H/8, W/8], pafs [N, 38, H/8, W/8])."""
+        pixels = batch.dtype == np.uint8
+        if batch.ndim != 4 or batch.shape[3 if pixels else 1] != 3:
+            raise ValueError(f"the openvino backend takes uint8 [N, H, W, 3] canvases or float32 [N, 3, H, W] "
+                             f"inputs, got {batch.dtype} {batch.shape}")
+        height, width = batch.shape[1:3] if pixels else batch.shape[2:]
+        compiled, request = self._for_shape(height, width, pixels)
+        result = request.infer({0: np.ascontiguousarray(batch, np.uint8 if pixels else np.float32)})
         by_channels = {result[out].shape[1]: np.array(result[out], np.float32) for out in compiled.outputs}
         if set(by_channels) != {NUM_HEATMAPS, NUM_PAFS}:
             raise ValueError(f"model {self.entry.name!r} gave outputs with {sorted(by_channels)} channels; "

@@ -99,10 +99,29 @@ class Placement:
 
 @dataclass(frozen=True)
 class Prepared:
-    """One network input: float32 [3, Hp, Wp] preprocessed pixels and its :class:`Placement`."""
+    """One network input: the uint8 BGR canvas [Hp, Wp, 3] (the image resized, maybe mirrored, padded
+    with ``prep.pad_value``; not yet normalised: 1 byte per value, what the decode stage hands to the
+    network) and its :class:`Placement`. :attr:`input` is the float32 [3, Hp, Wp] network input."""
 
-    input: np.ndarray
+    pixels: np.ndarray
     placement: Placement
+    prep: Preprocessing = dataclasses.field(repr=False, compare=False, default=None)
+
+    @property
+    def input(self) -> np.ndarray:
+        """float32 [3, Hp, Wp]: :func:`normalize` of the canvas."""
+        return normalize(self.pixels[None], self.prep)[0]
+
+
+def normalize(pixels: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """uint8 BGR canvases [N, Hp, Wp, 3] -> the network's float32 input [N, 3, Hp, Wp]: channels in
+    ``prep.color`` order, then (pixel - mean) * scale (numpy; the torch twin on the device is
+    :func:`pipeline.models.device_candidates.network_input`, the OpenVINO backend folds it into the model)."""
+    x = pixels.astype(np.float32)
+    if prep.color == "RGB":
+        x = x[..., ::-1]
+    x = (x - np.asarray(prep.mean, np.float32)) * np.float32(prep.scale)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def _check_image(img: np.ndarray, index: int) -> None:
@@ -111,6 +130,13 @@ def _check_image(img: np.ndarray, index: int) -> None:
         raise ValueError(f"image {index} must be a HxWx3 uint8 BGR numpy array (as cv2.imread gives), got {desc}")
     if img.shape[0] < 1 or img.shape[1] < 1:
         raise ValueError(f"image {index} is empty (shape {img.shape})")
+
+
+def _pad_pixel(prep: Preprocessing) -> int:
+    """``prep.pad_value`` as a uint8 pixel value (ValueError when it is not one)."""
+    if prep.pad_value != int(prep.pad_value) or not 0 <= prep.pad_value <= 255:
+        raise ValueError(f"pad_value must be a whole 0-255 pixel value, got {prep.pad_value!r}")
+    return int(prep.pad_value)
 
 
 def bucketed_width(width: int, stride: int, bucket: int | None) -> int:
@@ -125,14 +151,14 @@ def bucketed_width(width: int, stride: int, bucket: int | None) -> int:
 
 def preprocess(images: Sequence[np.ndarray], prep: Preprocessing, *, scale: float = 1.0,
                target_height: int | None = None, flip: bool = False, bucket: int | None = None) -> list[Prepared]:
-    """Resize, (flip), pad and normalise HxWx3 uint8 BGR images for a network with preprocessing ``prep``.
+    """Resize, (flip) and pad HxWx3 uint8 BGR images for a network with preprocessing ``prep``.
 
     Flexible-size networks: height -> ``scale * (target_height or prep.target_height)`` pixels, aspect
     kept, padded to a multiple of ``prep.stride``; the width is padded to a multiple of ``bucket``
     pixels (None: of the stride), so images of different aspect share a few input shapes. Padding is
     right/bottom only, so the cell -> pixel transform is unchanged and the padded cells are cropped
     off the maps. Fixed-size networks (``prep.input_size``): letterboxed top-left into the input;
-    only ``scale == 1`` is allowed. Returns one :class:`Prepared` (float32 [3, Hp, Wp]) per image.
+    only ``scale == 1`` is allowed. Returns one :class:`Prepared` (uint8 canvas [Hp, Wp, 3]) per image.
     """
     out = []
     for idx, img in enumerate(images):
@@ -153,13 +179,9 @@ def preprocess(images: Sequence[np.ndarray], prep: Preprocessing, *, scale: floa
             img, (w, h), interpolation=cv2.INTER_AREA if w < W else cv2.INTER_LINEAR)
         if flip:
             resized = resized[:, ::-1]
-        if prep.color == "RGB":
-            resized = resized[:, :, ::-1]
-        canvas = np.full((Hp, Wp, 3), prep.pad_value, np.float32)
+        canvas = np.full((Hp, Wp, 3), _pad_pixel(prep), np.uint8)
         canvas[:h, :w] = resized
-        canvas = (canvas - np.asarray(prep.mean, np.float32)) * np.float32(prep.scale)
-        out.append(Prepared(np.ascontiguousarray(canvas.transpose(2, 0, 1)),
-                            Placement((W, H), (w, h), (Wp, Hp), flip, prep.stride, scale)))
+        out.append(Prepared(canvas, Placement((W, H), (w, h), (Wp, Hp), flip, prep.stride, scale), prep))
     return out
 
 

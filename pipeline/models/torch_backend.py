@@ -1,7 +1,9 @@
 """The torch backend: a registry network as a ``torch.nn.Module`` on CPU or CUDA.
 
-:class:`TorchNetwork` maps a float32 [N, 3, H, W] preprocessed batch (numpy) to float32 numpy
+:class:`TorchNetwork` maps a batch of uint8 BGR canvases [N, H, W, 3] (normalised on the device:
+the uint8 hand-off) or of float32 [N, 3, H, W] network inputs (numpy) to float32 numpy
 (heatmaps [N, 19, H/8, W/8], pafs [N, 38, H/8, W/8]); precision fp32, or fp16/bf16 by autocast.
+:meth:`TorchNetwork.device_maps` keeps the maps on the device (for device-side candidates).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class TorchNetwork:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         self.device = dev
+        self.preprocessing = entry.preprocessing
         self.dtype = TORCH_DTYPES[precision]
         self.channels_last = dev.type == "cuda" if channels_last is None else channels_last
         self.model = (load_model(entry.name, model_dir=model_dir, device=str(dev)) if model is None
@@ -43,11 +46,28 @@ class TorchNetwork:
             self.model = self.model.to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 [N, 3, H, W] -> float32 (heatmaps [N, 19, H/8, W/8], pafs [N, 38, H/8, W/8])."""
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+    def device_maps(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 BGR canvases [N, H, W, 3] or float32 inputs [N, 3, H, W] -> (heatmaps [N, 19, H/8, W/8],
+        pafs [N, 38, H/8, W/8]) as float32 tensors on this network's device. uint8 canvases cross to the
+        device as bytes (from pinned memory on CUDA) and are normalised there
+        (:func:`pipeline.models.device_candidates.network_input`)."""
+        from pipeline.models.device_candidates import network_input
+
+        x = torch.from_numpy(np.ascontiguousarray(batch))
+        if self.device.type == "cuda":
+            x = x.pin_memory()
+        x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = network_input(x, self.preprocessing)
+        elif x.dtype != torch.float32 or x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"the torch backend takes uint8 [N, H, W, 3] canvases or float32 [N, 3, H, W] "
+                             f"inputs, got {x.dtype} {tuple(x.shape)}")
+        x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             heat, paf = self.model(x)
-        return heat.float().cpu().numpy(), paf.float().cpu().numpy()
+        return heat.float(), paf.float()
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`device_maps` copied to the host: float32 numpy (heatmaps [N, 19, H/8, W/8], pafs [N, 38, ...])."""
+        heat, paf = self.device_maps(batch)
+        return heat.cpu().numpy(), paf.cpu().numpy()

@@ -186,3 +186,29 @@ def test_torch_and_openvino_backends_agree_on_real_photos(model_dir, media_dir, 
     d, one_sided, found = parse_agreement(ov_fields, torch_fields, names)
     assert found > 500 and np.median(d) < 0.5 and (d < 1).mean() > 0.9 and (d < 5).mean() > 0.97
     assert one_sided <= 0.03 * found
+
+
+# ---- candidates next to the network (the GPU path, on CPU torch here) --------------------------------
+
+def test_candidates_on_device_find_the_same_people(model_dir, media_dir):
+    """candidates_prepared with candidates_on_device (what CUDA actors run) against the numpy path on
+    the same maps: the same people, keypoints within 0.01 map cells, on a mixed-size batch."""
+    from pipeline.parsing import ParseConfig, assemble
+
+    images = [cv2.imread(str(media_dir / "images" / n)) for n in ("p1.jpg", "ski.jpg", "apink3.jpg", "p1.jpg")]
+    config = ParseConfig()
+    device = PoseNetRunner("omz-lightweight", model_dir=model_dir, backend="torch", candidates_on_device=True)
+    host = PoseNetRunner("omz-lightweight", model_dir=model_dir, backend="torch", candidates_on_device=False)
+    assert device.candidates_on_device and not host.candidates_on_device
+    passes = device.prepare(images)
+    found = 0
+    for k, (d, h) in enumerate(zip(device.candidates_prepared(passes, config), host.candidates_prepared(passes, config))):
+        a, b = assemble(d, config), assemble(h, config)
+        cell_px = 8 * images[k].shape[0] / passes[0][k].placement.resized_size[1]
+        assert len(a) == len(b), f"image {k}"
+        np.testing.assert_allclose(a.keypoints[..., :2], b.keypoints[..., :2], atol=0.01 * cell_px)
+        found += len(a)
+    assert found >= 6, found
+    flipped = PoseNetRunner("omz-lightweight", model_dir=model_dir, backend="torch", flip=True,
+                            candidates_on_device=True)
+    assert not flipped.candidates_on_device  # pass averaging stays on the host

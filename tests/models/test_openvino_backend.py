@@ -2,6 +2,7 @@
 deterministic threads and batches, and threads that take effect."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import torch
 
 from pipeline.models import WeightsError, get, load_model
 from pipeline.models.openvino_backend import OpenVINONetwork, cache_root
+from pipeline.models.preprocessing import normalize
+from pipeline.models.registry import Preprocessing
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "omz_reference.npz"
 
@@ -114,3 +117,20 @@ def test_bad_settings_and_missing_weights_are_refused_at_construction(model_dir,
         OpenVINONetwork(get("omz-lightweight"), model_dir, precision="fp16", cache_dir=tmp_path)
     with pytest.raises(WeightsError, match="cmu-vgg19-coco.*body_pose_model.pth"):
         OpenVINONetwork(get("cmu-vgg19-coco"), model_dir, cache_dir=tmp_path)
+
+
+def test_uint8_canvases_equal_the_float_inputs(model_dir, photos, tmp_path):
+    """The job's uint8 hand-off (colour order, mean and scale folded in by OpenVINO's preprocessing)
+    gives the maps of the numpy-normalised float32 inputs, for the IR and for a converted network
+    whose entry normalises (cmu-style mean/scale through the tfpose entry's graph)."""
+    canvases = np.ascontiguousarray(photos[:2].transpose(0, 2, 3, 1).astype(np.uint8))
+    normalising = dataclasses.replace(get("tfpose-mobilenet-thin"), preprocessing=Preprocessing(
+        color="RGB", mean=(123.0, 117.0, 104.0), scale=1 / 58.0, pad_value=0.0))
+    for entry in (get("omz-lightweight"), normalising):
+        net = OpenVINONetwork(entry, model_dir, num_threads=1, cache_dir=tmp_path)
+        from_pixels = net(canvases)
+        from_floats = net(normalize(canvases, entry.preprocessing))
+        for a, b in zip(from_pixels, from_floats):
+            np.testing.assert_allclose(a, b, atol=2e-4, err_msg=entry.name)
+    with pytest.raises(ValueError, match="uint8 \\[N, H, W, 3\\] canvases or float32"):
+        net(canvases.transpose(0, 3, 1, 2).copy())

@@ -50,3 +50,24 @@ def test_num_threads_sets_torch_threads(model_dir):
         assert torch.get_num_threads() == 2 and runner.backend == "torch"
     finally:
         torch.set_num_threads(before)
+
+
+def test_uint8_canvases_are_normalised_on_the_device_as_numpy_does(model_dir, media_dir):
+    """The uint8 hand-off: canvases through TorchNetwork give exactly the maps of the numpy
+    preprocessing's float32 inputs (device_maps keeps them on the device, as the GPU path does)."""
+    import cv2
+
+    from pipeline.models.preprocessing import normalize, preprocess
+
+    entry = get("omz-lightweight")
+    img = cv2.imread(str(media_dir / "images" / "p1.jpg"))
+    canvases = np.stack([p.pixels for p in preprocess([img, img[:, ::-1].copy()], entry.preprocessing)])
+    assert canvases.dtype == np.uint8 and canvases.shape[3] == 3
+    net = TorchNetwork(entry, model_dir=model_dir)
+    heat, paf = net.device_maps(canvases)
+    assert isinstance(heat, torch.Tensor) and heat.device.type == "cpu" and heat.shape[1] == 19
+    ref = net(normalize(canvases, entry.preprocessing))
+    np.testing.assert_array_equal(heat.numpy(), ref[0])
+    np.testing.assert_array_equal(paf.numpy(), ref[1])
+    with pytest.raises(ValueError, match="uint8 \\[N, H, W, 3\\] canvases or float32"):
+        net(canvases.astype(np.float64))
