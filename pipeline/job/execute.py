@@ -1,4 +1,5 @@
-"""Run a JobSpec on Ray: open output -> list -> plan -> run shards (+ per-video tracking) -> summary.
+"""Run a JobSpec on Ray: open output -> list and plan, page by page, while the shards run
+(+ per-video tracking) -> summary.
 
 Ray core, three stages chained by object refs so the driver never touches pixels or maps: a CPU
 task decodes a shard, one of ``pool_size`` network actors (1 GPU each when the cluster has GPUs,
@@ -8,28 +9,28 @@ says is done, so a re-run, a killed run or a second driver never duplicates or l
 """
 from __future__ import annotations
 
-import fnmatch
+import itertools
 import os
 import time
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterable, TextIO
 
 import ray
 
 from pipeline import tables
 from pipeline.job.decode import ImageLimits, decode_shard
-from pipeline.job.listing import list_sources
+from pipeline.job.leases import Leases
 from pipeline.job.orphans import forget_session, reap_orphans, record_session
+from pipeline.job.planner import Planner
 from pipeline.job.pool import ActorPool
 from pipeline.job.progress import JobSummary, Progress
 from pipeline.job.records import Shard
 from pipeline.job.rows import RowContext, errors_table, shard_predicates
 from pipeline.job.shard_runner import ShardRunner, Stages, failed_shard_errors, unwrap
-from pipeline.job.shards import plan
 from pipeline.job.sink import DeltaSink, OutputAccessError, OutputConflictError, quote
 from pipeline.job.spec import JobSpec
 from pipeline.job.stages import NetworkStage, assemble_and_commit, default_preparer
-from pipeline.job.summary import quality_from_log, totals_from_log
-from pipeline.job.track_task import stale_videos, track_source, tracking_current, tracks_summary
+from pipeline.job.summary import quality_from_log, totals_from_log, tracks_summary
+from pipeline.job.track_task import stale_videos, track_source
 
 TASK_RETRIES = 3        # decode / commit tasks whose worker process died
 REGROW_AFTER_S = 60.0   # longer than Ray takes to mark a lost node dead (its resources leave the view)
@@ -59,9 +60,27 @@ def _apply_task(fn, item):
     return fn(item)
 
 
-def _ray_map(fn, items: list) -> list:
-    """[fn(item) for item in items], each in its own Ray task (no Ray call at all for no items)."""
-    return ray.get([_apply_task.remote(fn, item) for item in items]) if items else []
+class _RaySession:
+    """Ray for one job, started on first use: a finished job is re-checked without it."""
+
+    def __init__(self, spec: JobSpec):
+        self.spec, self.started, self.ready = spec, False, False
+
+    def start(self) -> None:
+        if not self.ready:
+            self.started, self.ready = _start_ray(self.spec), True
+
+    def map(self, fn, items: list) -> list:
+        """[fn(item) for item in items], each in its own Ray task (Ray is not started for no items)."""
+        if not items:
+            return []
+        self.start()
+        return ray.get([_apply_task.remote(fn, item) for item in items])
+
+    def close(self) -> None:
+        if self.started:
+            ray.shutdown()
+            forget_session()
 
 
 @ray.remote
@@ -129,23 +148,8 @@ def _open_output(sink: DeltaSink, ctx: RowContext) -> None:
         raise JobError(str(exc)) from exc
 
 
-def _within_inputs(uri: str, inputs: tuple[str, ...]) -> bool:
-    """Whether ``uri`` is one of the job's inputs or under one of its folders / globs."""
-    for item in inputs:
-        root = item.rstrip("/")
-        if uri == item or uri.startswith(root + "/") or fnmatch.fnmatchcase(uri, item):
-            return True
-    return False
-
-
-def _prune_removed(sink: DeltaSink, spec: JobSpec, sources: list, listing_ok: bool) -> int:
-    """Delete the rows of inputs that were labelled before but are gone from the job's inputs (only
-    after a listing without errors, so an unreachable folder never wipes its labels)."""
-    if not listing_ok:
-        return 0
-    listed = {s.uri for s in sources}
-    log = sink.shard_log(["source_uri"]).column("source_uri").to_pylist()
-    gone = sorted({u for u in log if u not in listed and _within_inputs(u, spec.input)})
+def _prune_removed(sink: DeltaSink, gone: list[str]) -> int:
+    """Delete every row of the inputs ``gone`` (labelled before, no longer listed; see Planner.prunable)."""
     for i in range(0, len(gone), 500):
         chunk = ", ".join(quote(u) for u in gone[i:i + 500])
         for name, column in (("poses", "source_uri"), ("frames", "source_uri"), ("tracks", "source_uri"),
@@ -161,48 +165,53 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
     runner_factory / model_id replace the registry network (tests and benchmarks use
     pipeline.testing.RenderedRunner); by default the runner is pipeline.models.inference.PoseNetRunner.
     Raises JobError when the job cannot start; per-input and per-shard failures go to ``errors``.
+    The listing is planned page by page while the shards run (pipeline.job.planner).
     """
     t_start = time.monotonic()
     ctx = RowContext(model_id or _model_id(spec), spec.config_id())
     sink = DeltaSink(spec.output, spec.storage_options)
     _open_output(sink, ctx)
-    sources, list_errors = list_sources(spec.input, spec.storage_options)
-    if not sources and list_errors and not any(e.error_type == "UnsupportedMediaError" for e in list_errors):
-        raise JobError("no input could be listed:\n  " + "\n  ".join(e.message for e in list_errors))
-    summary = JobSummary(output=spec.output)
-    todo, summary.shards_skipped, done = _unfinished_sources(sink, spec, sources)
-    started_ray = _start_ray(spec) if todo else False  # a finished job is re-checked without Ray
+    session, summary = _RaySession(spec), JobSummary(output=spec.output)
+    tracker = _VideoTracker(spec, sink, ctx, session)
+    planner = Planner(sink, spec, ctx, map_fn=session.map, on_planned=tracker.add)
     try:
-        shards, plan_errors = plan(todo, images_per_shard=spec.images_per_shard,
-                                   frames_per_shard=spec.frames_per_shard, frame_step=spec.frame_step,
-                                   model_id=ctx.model_id, config_id=ctx.config_id,
-                                   storage_options=spec.storage_options, map_fn=_ray_map,
-                                   target_fps=spec.target_fps, start_s=spec.start_s, end_s=spec.end_s)
-        _best_effort(summary, lambda: sink.replace("errors", errors_table(list_errors + plan_errors),
+        shards = planner.shards()
+        first = next(shards, None)
+        totals = planner.totals
+        if first is None and not totals.sources and totals.errors and not any(
+                e.error_type == "UnsupportedMediaError" for e in totals.errors):
+            raise JobError("no input could be listed:\n  " + "\n  ".join(e.message for e in totals.errors))
+        progress = Progress(summary, stream, enabled=spec.progress)
+        tick = _Ticker(progress, summary, totals)
+        if first is not None:
+            _run_shards(spec, sink, ctx, itertools.chain([first], shards), runner_factory, summary, tick, tracker,
+                        session)
+        tick.sync()
+        tracker.track_stale()
+        summary.tracking_failed = tracker.wait()
+        progress.close()
+        job_errors = totals.errors + totals.plan_errors
+        _best_effort(summary, lambda: sink.replace("errors", errors_table(job_errors),
                                                    "shard_id IS NULL AND stage <> 'track'"))
-        _run(spec, sink, ctx, shards, done, runner_factory, summary,
-             Progress(summary, stream, enabled=spec.progress))
-        summary.pruned_sources = _best_effort(summary, lambda: _prune_removed(sink, spec, sources, not list_errors)) or 0
-        return _finish(spec, sink, ctx, summary, t_start, len(list_errors) + len(plan_errors))
+        summary.pruned_sources = _best_effort(summary, lambda: _prune_removed(sink, planner.prunable())) or 0
+        return _finish(spec, sink, ctx, summary, t_start, len(job_errors))
     finally:
-        if started_ray:
-            ray.shutdown()
-            forget_session()
+        session.close()
 
 
-def _unfinished_sources(sink: DeltaSink, spec: JobSpec, sources: list) -> tuple[list, int, set[str]]:
-    """(sources with work left, finished shards of the others, ids of every finished shard) from the
-    shard_log. Finished is a property of the source, whatever shard size wrote it: an image whose
-    source_id has a ``done`` row, a tracked video whose tracking is newer than every commit of its
-    shards (untracked videos are planned again and only their unfinished shards run)."""
-    rows = sink.shard_log(["shard_id", "source_id", "kind", "status", "poses_version"]).to_pylist()
-    done_rows = [r for r in rows if r["status"] == "done" and r["kind"] != "tracks"]
-    done_images = {r["source_id"] for r in done_rows if r["kind"] == "images"}
-    complete = tracking_current(rows) if spec.tracking else set()
-    finished = {s.source_id for s in sources if (s.kind == "image" and s.source_id in done_images)
-                or (s.kind == "video" and s.source_id in complete)}
-    skipped = {r["shard_id"] for r in done_rows if r["source_id"] in finished}
-    return [s for s in sources if s.source_id not in finished], len(skipped), {r["shard_id"] for r in done_rows}
+class _Ticker:
+    """The runner's tick: the shard totals planned so far into the summary, then a progress line."""
+
+    def __init__(self, progress: Progress, summary: JobSummary, totals):
+        self.progress, self.summary, self.totals = progress, summary, totals
+
+    def sync(self) -> None:
+        self.summary.shards_skipped = self.totals.shards_skipped
+        self.summary.shards_total = self.totals.shards_skipped + self.totals.shards_planned
+
+    def __call__(self) -> None:
+        self.sync()
+        self.progress.update()
 
 
 def _best_effort(summary: JobSummary, write: Callable[[], Any]) -> Any:
@@ -216,31 +225,22 @@ def _best_effort(summary: JobSummary, write: Callable[[], Any]) -> Any:
         return None
 
 
-def _run(spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard], done: set[str], runner_factory,
-         summary: JobSummary, progress: Progress) -> None:
-    """Run the shards not in ``done`` (the shard_log's finished shards), then track the videos that need it."""
-    todo = [s for s in shards if s.shard_id not in done]
-    summary.shards_skipped += len(shards) - len(todo)
-    summary.shards_total = summary.shards_skipped + len(todo)
-    tracker = _VideoTracker(spec, sink, ctx, shards)
-    if todo:
-        _run_shards(spec, sink, ctx, todo, runner_factory, summary, progress, tracker)
-    tracker.track_stale()
-    summary.tracking_failed = tracker.wait()
-    progress.close()
-
-
 class _VideoTracker:
     """Starts a video's tracking task once all of its shards are committed (here or earlier)."""
 
-    def __init__(self, spec: JobSpec, sink: DeltaSink, ctx: RowContext, shards: list[Shard]):
+    def __init__(self, spec: JobSpec, sink: DeltaSink, ctx: RowContext, session: _RaySession):
         self.enabled, self.sink, self.ctx, self.config = spec.tracking, sink, ctx, spec.track_config()
+        self.session = session
         self.videos: dict[str, tuple[Any, list[str]]] = {}
+        self.left: dict[str, set[str]] = {}
+        self.refs: list = []
+
+    def add(self, shards: list[Shard]) -> None:
+        """Register planned shards (all of a video's shards come in one call)."""
         for s in shards:
             if s.kind == "video":
                 self.videos.setdefault(s.sources[0].uri, (s.sources[0], []))[1].append(s.shard_id)
-        self.left = {uri: set(ids) for uri, (_, ids) in self.videos.items()}
-        self.refs: list = []
+                self.left.setdefault(s.sources[0].uri, set()).add(s.shard_id)
 
     def shard_done(self, shard: Shard) -> None:
         if self.enabled and shard.kind == "video":
@@ -255,7 +255,10 @@ class _VideoTracker:
             return
         if self.refs:
             ray.wait(self.refs, num_returns=len(self.refs), timeout=None)
-        for src in stale_videos(self.sink.shard_log(), self.videos):
+        stale = stale_videos(self.sink, self.videos)
+        if stale:
+            self.session.start()
+        for src in stale:
             self.refs.append(_track_task.remote(self.sink, src, self.ctx, self.config))
 
     def wait(self) -> int:
@@ -269,8 +272,9 @@ class _VideoTracker:
         return failed
 
 
-def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shard], runner_factory,
-                summary: JobSummary, progress: Progress, tracker: _VideoTracker) -> None:
+def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: Iterable[Shard], runner_factory,
+                summary: JobSummary, tick: Callable[[], None], tracker: _VideoTracker, session: _RaySession) -> None:
+    session.start()
     res = _resources(spec)
     pool = _network_pool(spec, res, runner_factory, ctx)
     parse_config, options = spec.parse_config(), dict(spec.storage_options)
@@ -282,17 +286,32 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: list[Shar
         rows = errors_table(failed_shard_errors(shard, stage, exc, attempts))
         _best_effort(summary, lambda: sink.replace("errors", rows, shard_predicates(shard)["errors"]))
 
+    leases = _lenient(Leases)(spec.output, spec.storage_options)
+    lease_stages = {} if leases is None else {
+        "claim": _lenient(leases.claim, True), "renew": _lenient(leases.renew), "release": _lenient(leases.release)}
     stages = Stages(
         decode=lambda shard: _decode_task.remote(shard, options, prepare, limits),
         network=lambda actor, decoded: actor.run.remote(decoded),
         commit=lambda cands: _commit_task.remote(cands, sink, ctx, parse_config),
-        failed=record_failed, done=sink.done_shards, track=tracker.shard_done)
+        failed=record_failed, done=sink.done_shards, track=tracker.shard_done, **lease_stages)
     runner = ShardRunner(stages, pool, res["max_in_flight"], spec.shard_retries,
-                         on_result=summary.add_result, on_failed=summary.add_failed, tick=progress.update)
+                         on_result=summary.add_result, on_failed=summary.add_failed, tick=tick,
+                         on_elsewhere=summary.add_elsewhere)
     try:
         runner.run(todo)
     finally:
         pool.close()
+
+
+def _lenient(fn: Callable, on_error: Any = None) -> Callable:
+    """``fn``, returning ``on_error`` instead of raising: a lease that cannot be read or written
+    (leases only save work) never stops a job."""
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001
+            return on_error
+    return call
 
 
 def image_limits(spec: JobSpec, registry_network: bool) -> ImageLimits:
@@ -340,14 +359,13 @@ def _network_pool(spec: JobSpec, res: dict[str, Any], runner_factory, ctx: RowCo
 def _finish(spec: JobSpec, sink: DeltaSink, ctx: RowContext, summary: JobSummary, t_start: float,
             job_errors: int) -> JobSummary:
     """Totals and quality from the shard_log, the manifest (summary only), optional compaction."""
-    log = sink.shard_log()
-    totals = totals_from_log(log)
+    totals = totals_from_log(sink)
     summary.frames, summary.people = totals["frames"], totals["people"]
     failed = summary.shards_failed_sources + summary.tracking_failed
     summary.errors = totals["errors"] + job_errors + failed
     summary.pending = totals["pending"] + failed
-    summary.quality = quality_from_log(log)
-    summary.tracking = tracks_summary(log)
+    summary.quality = quality_from_log(sink)
+    summary.tracking = tracks_summary(sink)
     summary.elapsed_s = time.monotonic() - t_start
     summary.frames_per_s = summary.frames_this_run / summary.elapsed_s if summary.elapsed_s else 0.0
     summary.status = ("incomplete" if summary.pending or summary.unrecorded_errors else

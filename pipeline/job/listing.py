@@ -81,12 +81,20 @@ def _etag(info: Mapping[str, Any]) -> str:
     return ""
 
 
+def _path_order(entry: os.DirEntry) -> str:
+    try:
+        return entry.name + "/" if entry.is_dir() else entry.name
+    except OSError:
+        return entry.name
+
+
 def _walk_local(folder: str) -> Iterator[tuple[str, os.stat_result] | tuple[str, OSError]]:
-    """(path, stat) of every file under ``folder`` in sorted order, one directory in memory at a time;
-    hidden names (".x") are skipped; (path, OSError) for a folder or file that cannot be read."""
+    """(path, stat) of every file under ``folder`` in the order of their paths as strings (a folder
+    ``a`` sorts as ``a/``, after ``a.jpg``), one directory in memory at a time; hidden names (".x")
+    are skipped; (path, OSError) for a folder or file that cannot be read."""
     try:
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = sorted(it, key=_path_order)
     except OSError as exc:
         yield folder, exc
         return

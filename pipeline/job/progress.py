@@ -12,7 +12,8 @@ class JobSummary:
     """Totals of one run. frames/people/errors/pending count everything committed in the output
     (from the shard_log, skipped shards included); frames_per_s counts only frames processed in
     this run; stage_seconds sums worker time per stage. pending: inputs left to retry (retryable
-    errors and failed shards) -- the next run does them. status: "complete", "complete_with_errors"
+    errors and failed shards) -- the next run does them. shards_by_other_drivers: shards planned
+    here that another driver on the same output leased and committed. status: "complete", "complete_with_errors"
     (content errors only), "incomplete" (something is pending) or "running"."""
 
     output: str
@@ -22,6 +23,7 @@ class JobSummary:
     shards_done: int = 0
     shards_failed: int = 0
     shards_failed_sources: int = 0
+    shards_by_other_drivers: int = 0
     frames: int = 0
     people: int = 0
     errors: int = 0
@@ -58,6 +60,10 @@ class JobSummary:
         self.shards_failed_sources += len(shard.sources)
         self.errors_this_run += len(shard.sources)
 
+    def add_elsewhere(self, shard) -> None:
+        """Count a planned shard that another driver on the same output committed (shard leases)."""
+        self.shards_by_other_drivers += 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -85,7 +91,7 @@ class Progress:
     def line(self) -> str:
         s = self.summary
         elapsed = time.monotonic() - self.t0
-        done = s.shards_skipped + s.shards_done + s.shards_failed
+        done = s.shards_skipped + s.shards_done + s.shards_failed + s.shards_by_other_drivers
         fps = s.frames_this_run / elapsed if elapsed > 0 else 0.0
         run_done = s.shards_done + s.shards_failed
         left = s.shards_total - done

@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import ray
 
 from pipeline.job.pool import ActorPool
 from pipeline.job.records import ErrorRecord, Shard, ShardResult
 
-DONE_REFRESH_S = 10.0  # how often the shard_log is re-read, to skip shards another driver committed
+DONE_REFRESH_S = 10.0  # how often shards waiting on another driver's lease are checked again
+RENEW_S = 120.0        # how often the leases of shards in flight are renewed (well inside LEASE_S)
 
 
 def unwrap(exc: BaseException) -> BaseException:
@@ -48,18 +49,32 @@ class InFlight:
         return "write", RuntimeError("unknown failure")
 
 
+def _always(*args) -> bool:
+    return True
+
+
+def _nothing(*args) -> None:
+    return None
+
+
 @dataclass
 class Stages:
     """The Ray calls of one job: ``decode(shard)``, ``network(actor, decoded)``, ``commit(cands)``
     return ObjectRefs; ``failed(shard, stage, exc, attempts)`` records a shard that gave up;
-    ``done()`` reads the finished shard ids; ``track(shard)`` is called after each committed shard."""
+    ``done(shards)`` reads which of those shards are finished (their ids); ``track(shard)`` is called after
+    each committed shard. Shard leases (pipeline.job.leases): ``claim(shard_id)`` is False while
+    another driver holds the shard, ``renew(shard_ids)`` keeps this driver's leases of shards in
+    flight, ``release(shard_id)`` after a shard's commit or final failure."""
 
     decode: Callable
     network: Callable
     commit: Callable
     failed: Callable
-    done: Callable[[], set]
+    done: Callable[[list[Shard]], set]
     track: Callable[[Shard], None]
+    claim: Callable[[str], bool] = _always
+    renew: Callable[[list[str]], None] = _nothing
+    release: Callable[[str], None] = _nothing
 
 
 class ShardRunner:
@@ -67,36 +82,90 @@ class ShardRunner:
 
     def __init__(self, stages: Stages, pool: ActorPool, max_in_flight: int, shard_retries: int,
                  on_result: Callable[[Shard, ShardResult], None], on_failed: Callable[[Shard], None],
-                 tick: Callable[[], None]):
+                 tick: Callable[[], None], on_elsewhere: Callable[[Shard], None] = _nothing):
         self.stages, self.pool, self.max_in_flight, self.shard_retries = stages, pool, max_in_flight, shard_retries
-        self.on_result, self.on_failed, self.tick = on_result, on_failed, tick
+        self.on_result, self.on_failed, self.tick, self.on_elsewhere = on_result, on_failed, tick, on_elsewhere
         self.queue: deque[tuple[Shard, int, bool]] = deque()
         self.in_flight: dict[Any, InFlight] = {}
+        self.elsewhere: list[Shard] = []  # shards another driver holds the lease of
 
-    def run(self, shards: list[Shard]) -> None:
-        """Process ``shards`` (each once, unless another driver commits it first)."""
-        self.queue.extend((s, 1, False) for s in shards)
-        refreshed = time.monotonic()
-        while self.queue or self.in_flight:
-            if time.monotonic() - refreshed > DONE_REFRESH_S:
-                self._skip_committed_elsewhere()
-                refreshed = time.monotonic()
+    def run(self, shards: Iterable[Shard]) -> None:
+        """Process ``shards`` (each once, unless another driver holds or commits it), pulling them
+        from the iterable only as room opens up, so a streamed plan is never held whole. Shards
+        leased by another driver are left to it, checked every DONE_REFRESH_S, and taken over if
+        its lease expires before they are committed."""
+        self.upcoming: Iterator[Shard] | None = iter(shards)
+        checked = renewed = time.monotonic()
+        while self.queue or self.in_flight or self.upcoming is not None or self.elsewhere:
+            now = time.monotonic()
+            if self.elsewhere and now - checked > DONE_REFRESH_S:
+                self._check_elsewhere()
+                checked = now
+            if self.in_flight and now - renewed > RENEW_S:
+                self.stages.renew([j.shard.shard_id for j in self.in_flight.values()])
+                renewed = now
             self._fill()
+            if not self.in_flight:
+                if self.elsewhere and not self.queue and self.upcoming is None:
+                    time.sleep(min(1.0, DONE_REFRESH_S))  # only other drivers' shards are left
+                continue
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
             for ref in ready:
                 self._finish(self.in_flight.pop(ref), ref)
             self.pool.maybe_regrow()
             self.tick()
 
-    def _skip_committed_elsewhere(self) -> None:
-        done = self.stages.done()
-        self.queue = deque(q for q in self.queue if q[0].shard_id not in done)
+    def _check_elsewhere(self) -> None:
+        """Drop the shards another driver committed; claim those whose lease has expired."""
+        done = self.stages.done(self.elsewhere)
+        waiting = []
+        for shard in self.elsewhere:
+            if shard.shard_id in done:
+                self.on_elsewhere(shard)
+            else:
+                owner = self._claim(shard)
+                if owner == "mine":
+                    self.queue.append((shard, 1, False))
+                elif owner == "theirs":
+                    waiting.append(shard)
+        self.elsewhere = waiting
+
+    def _claim(self, shard: Shard) -> str:
+        """Lease ``shard`` for this driver: "mine"; "theirs" while another driver holds it; "done" when
+        another driver committed it since it was planned (the lease is given back, on_elsewhere called)."""
+        if not self.stages.claim(shard.shard_id):
+            return "theirs"
+        if self.stages.done([shard]):
+            self.stages.release(shard.shard_id)
+            self.on_elsewhere(shard)
+            return "done"
+        return "mine"
+
+    def _next(self) -> tuple[Shard, int, bool] | None:
+        """The next shard to submit (retries first, then new shards this driver could lease), or
+        None when there is none now."""
+        if self.queue:
+            return self.queue.popleft()
+        while self.upcoming is not None:
+            shard = next(self.upcoming, None)
+            if shard is None:
+                self.upcoming = None
+            else:
+                owner = self._claim(shard)
+                if owner == "mine":
+                    return shard, 1, False
+                if owner == "theirs":
+                    self.elsewhere.append(shard)
+        return None
 
     def _fill(self) -> None:
-        while self.queue and len(self.in_flight) < self.max_in_flight:
-            if self.in_flight and (self.queue[0][2] or any(j.alone for j in self.in_flight.values())):
+        while len(self.in_flight) < self.max_in_flight:
+            if self.in_flight and ((self.queue and self.queue[0][2]) or any(j.alone for j in self.in_flight.values())):
                 return  # a suspect runs alone
-            self._submit(*self.queue.popleft())
+            item = self._next()
+            if item is None:
+                return
+            self._submit(*item)
 
     def _submit(self, shard: Shard, attempt: int, alone: bool) -> None:
         load: dict[int, int] = {}
@@ -114,6 +183,7 @@ class ShardRunner:
         except Exception:  # noqa: BLE001
             self._failed(job)
             return
+        self.stages.release(job.shard.shard_id)
         self.on_result(job.shard, result)
         self.stages.track(job.shard)
 
@@ -130,6 +200,7 @@ class ShardRunner:
             self.queue.append((job.shard, job.attempt + 1, job.alone))
         else:
             self.stages.failed(job.shard, stage, exc, job.attempt)
+            self.stages.release(job.shard.shard_id)
             self.on_failed(job.shard)
 
 

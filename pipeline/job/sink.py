@@ -231,26 +231,47 @@ class DeltaSink:
         return version
 
     # -- reading the log ---------------------------------------------------------------------------
-    def read(self, name: str, columns: Sequence[str] | None = None, filter=None) -> pa.Table:
-        """Rows of table ``name`` from its current snapshot (empty when it does not exist)."""
+    def read(self, name: str, columns: Sequence[str] | None = None, filters=None) -> pa.Table:
+        """Rows of table ``name`` from its current snapshot (empty when it does not exist); ``filters``:
+        DNF tuples or a pyarrow Expression (see pipeline.job.read.scan)."""
+        from pipeline.job.read import scan
+
         table = self.table(name)
         if table is None:
             empty = tables.schema(name).empty_table()
             return empty.select(list(columns)) if columns else empty
-        data = table.to_pyarrow_dataset().to_table(columns=list(columns) if columns else None, filter=filter)
-        return tables.from_delta(name, data)
+        return tables.from_delta(name, scan(table, columns, filters))
 
-    def done_shards(self) -> set[str]:
-        """Ids of every shard whose shard_log rows say ``done``."""
+    def query(self, name: str, sql: str) -> pa.Table:
+        """The result of ``sql`` over table ``name``'s current snapshot, registered as ``t``
+        (deltalake.QueryBuilder: DataFusion SQL, file statistics used to skip files)."""
+        from deltalake import QueryBuilder
+
+        from pipeline.job.read import arrow_result
+
+        table = self.table(name)
+        if table is None:
+            raise OutputAccessError(f"{self.uri(name)} is not a table yet: open the output first")
+        return arrow_result(QueryBuilder().register("t", table).execute(sql))
+
+    def done_shards(self, shards: Iterable[Any] | None = None) -> set[str]:
+        """Ids of the shards (pipeline.job.records.Shard; None: all) whose shard_log rows say ``done``;
+        the rows are looked up within the shards' URI range, so few log files are read."""
         import pyarrow.compute as pc
 
-        log = self.read(SHARD_LOG, ["shard_id", "status"])
-        done = pc.unique(log.filter(pc.equal(log["status"], "done"))["shard_id"])
-        return set(done.to_pylist())
+        filters: list = [("status", "=", "done")]
+        if shards is not None:
+            shards = list(shards)
+            if not shards:
+                return set()
+            uris = [src.uri for shard in shards for src in shard.sources]
+            filters += [("shard_id", "in", sorted({s.shard_id for s in shards})),
+                        ("source_uri", ">=", min(uris)), ("source_uri", "<=", max(uris))]
+        return set(pc.unique(self.read(SHARD_LOG, ["shard_id"], filters)["shard_id"]).to_pylist())
 
-    def shard_log(self, columns: Iterable[str] | None = None) -> pa.Table:
-        """The whole shard_log (small: one row per source of every committed shard)."""
-        return self.read(SHARD_LOG, list(columns) if columns else None)
+    def shard_log(self, columns: Iterable[str] | None = None, filters=None) -> pa.Table:
+        """The shard_log (one row per source of every committed shard), or the rows ``filters`` select."""
+        return self.read(SHARD_LOG, list(columns) if columns else None, filters)
 
     def write_manifest(self, body: Mapping[str, Any]) -> None:
         """Write ``<output>/_manifest.json`` (the run summary; the logs stay the record)."""

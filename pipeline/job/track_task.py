@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline import tables
 from pipeline.job.records import ErrorRecord, Source
@@ -26,7 +25,7 @@ def tracking_shard_id(source: Source) -> str:
 
 
 def _video_poses(sink: DeltaSink, source: Source) -> pd.DataFrame:
-    rows = sink.read("poses", filter=pc.field("source_uri") == source.uri)
+    rows = sink.read("poses", filters=[("source_uri", "=", source.uri)])
     return rows.to_pandas().sort_values(["frame_index", "person_index"], kind="stable").reset_index(drop=True)
 
 
@@ -97,17 +96,11 @@ def tracking_current(rows: list[dict]) -> set[str]:
     return {sid for sid, version in tracked.items() if version >= newest.get(sid, 0)}
 
 
-def stale_videos(log: pa.Table, videos: dict[str, tuple[Source, list[str]]]) -> list[Source]:
-    """Videos whose planned shards are all done in ``log`` (the shard_log) and whose tracking is
+def stale_videos(sink: DeltaSink, videos: dict[str, tuple[Source, list[str]]]) -> list[Source]:
+    """Videos whose planned shards are all done in ``sink``'s shard_log and whose tracking is
     missing or older than their newest shard commit. ``videos``: {uri: (source, shard ids)}."""
-    rows = log.select(["shard_id", "source_id", "kind", "status", "poses_version"]).to_pylist()
+    rows = sink.shard_log(["shard_id", "source_id", "kind", "status", "poses_version"],
+                          [("kind", "in", ["video", "tracks"])]).to_pylist()
     done = {r["shard_id"] for r in rows if r["status"] == "done" and r["kind"] != "tracks"}
     current = tracking_current(rows)
     return [src for src, ids in videos.values() if all(i in done for i in ids) and src.source_id not in current]
-
-
-def tracks_summary(log: pa.Table) -> dict[str, Any]:
-    """{"videos_tracked", "tracks"} from the shard_log's tracking rows."""
-    rows = [r for r in log.select(["kind", "status", "tracks"]).to_pylist()
-            if r["kind"] == "tracks" and r["status"] == "done"]
-    return {"videos_tracked": len(rows), "tracks": int(sum(r["tracks"] or 0 for r in rows))}

@@ -110,7 +110,8 @@ def test_verify_finds_a_lost_file_and_the_rerun_restores_it(job_ray, tmp_path):
 
 
 def test_two_drivers_at_once(tmp_path):
-    """Two driver processes (each its own in-process Ray) on one output: no duplicates, no loss."""
+    """Two driver processes (each its own in-process Ray) on one output: no duplicates, no loss, and
+    no shard computed twice."""
     folder, out = tmp_path / "in", tmp_path / "out"
     truth = _images(folder, range(1, 10))
     script = textwrap.dedent(f"""
@@ -119,7 +120,7 @@ def test_two_drivers_at_once(tmp_path):
         spec = build_spec({{"input": [{str(folder)!r}], "output": {str(out)!r}, "progress": False,
                            "images_per_shard": 2, "num_cpus": 2, "pool_size": 1}})
         s = run_job(spec, runner_factory=testing.RenderedRunner, model_id="standin@0")
-        print("DONE", s.shards_done, s.shards_skipped, s.status)
+        print("DONE", s.shards_done, s.shards_skipped, s.shards_by_other_drivers, s.status)
     """)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -130,7 +131,11 @@ def test_two_drivers_at_once(tmp_path):
         for p in procs:
             p.kill()
     assert all(p.returncode == 0 for p in procs), logs
-    assert all("DONE" in log for log in logs), logs
+    done = [[int(v) for v in log.split("DONE")[1].split()[:3]] for log in logs]
+    # Shard leases: each of the 5 shards computed by exactly one driver; the other skipped it or saw
+    # it committed (the leases folder is empty again).
+    assert sum(d[0] for d in done) == 5 and all(sum(d) == 5 for d in done), logs
+    assert not any((out / "_posepipe" / "leases").iterdir())
     assert_exact(out, truth)
 
 

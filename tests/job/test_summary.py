@@ -20,7 +20,7 @@ def test_quality_from_the_log_equals_the_tables(job_ray, tmp_path):
     out = tmp_path / "out"
     run_job(build_spec({"input": [str(folder)], "output": str(out), "progress": False, "images_per_shard": 4}),
             runner_factory=standin.RenderedRunner, model_id="standin@0")
-    mine = quality_from_log(DeltaSink(str(out)).shard_log())
+    mine = quality_from_log(DeltaSink(str(out)))
     theirs = quality_summary(pipeline.read_poses(out), pipeline.read_frames(out))
     def same(a: dict, b: dict, where: str) -> None:
         assert set(a) == set(b), where
