@@ -91,6 +91,7 @@ class Planner:
                  on_planned: Callable[[list[Shard]], None] = lambda shards: None, page_sources: int = PAGE_SOURCES):
         self.sink, self.spec, self.page_sources, self.on_planned = sink, spec, page_sources, on_planned
         self.totals = PlanTotals()
+        self._skipped_before: set[str] = set()  # the previous page's finished shards
         self._plan = functools.partial(
             plan, images_per_shard=spec.images_per_shard, frames_per_shard=spec.frames_per_shard,
             frame_step=spec.frame_step, model_id=ctx.model_id, config_id=ctx.config_id,
@@ -144,7 +145,9 @@ class Planner:
         complete = tracking_current(rows) if self.spec.tracking else set()
         finished = {s.source_id for s in page if (s.kind == "image" and s.source_id in done_images)
                     or (s.kind == "video" and s.source_id in complete)}
-        self.totals.shards_skipped += len({r["shard_id"] for r in done_rows if r["source_id"] in finished})
+        skipped = {r["shard_id"] for r in done_rows if r["source_id"] in finished}
+        self.totals.shards_skipped += len(skipped - self._skipped_before)  # a shard across two pages counts once
+        self._skipped_before = skipped
         shards, errors = self._plan([s for s in page if s.source_id not in finished])
         self.totals.plan_errors.extend(errors)
         self.on_planned(shards)
