@@ -224,6 +224,25 @@ def check_people(found: np.ndarray, expected: np.ndarray, where: str, tol_px: fl
     assert_recovered(found, list(expected), tol_px, where)
 
 
+def assert_exact_tables(out, truth: dict[str, np.ndarray]) -> None:
+    """Assert the job output ``out`` holds exactly one frame per image of ``truth`` ({file name:
+    skeletons [P, 18, 3] it was rendered from}) with exactly its skeletons, no duplicate person,
+    and passes ``posepipe verify``."""
+    import pipeline
+    from pipeline.job.maintenance import verify
+    from pipeline.job.sink import DeltaSink
+
+    frames = pipeline.read_frames(str(out))
+    assert sorted(frames.source_uri.map(os.path.basename)) == sorted(truth), frames.source_uri.tolist()
+    poses = pipeline.read_poses(str(out))
+    assert not poses.duplicated(["source_uri", "frame_index", "person_index"]).any()
+    for name, sk in truth.items():
+        mine = poses[poses.source_uri.map(os.path.basename) == name]
+        check_people(pipeline.keypoints_array(mine), sk, name)
+        assert frames[frames.source_uri.map(os.path.basename) == name].num_people.item() == len(sk)
+    assert verify(DeltaSink(str(out))) == []
+
+
 def walking_person(neck_xy, height: float, phase: float = 0.0) -> np.ndarray:
     """float [18, 3] keypoints (x, y in pixels, score 0.8) of the template person ``height``
     pixels tall with its neck at ``neck_xy``, wrists and ankles swinging with ``phase`` radians."""

@@ -3,8 +3,9 @@
 
 Ray core, three stages chained by object refs so the driver never touches pixels or maps: a CPU
 task decodes a shard, one of ``pool_size`` network actors (1 GPU each when the cluster has GPUs,
-else CPU) runs the network and finds limb candidates, a CPU task assembles people and commits the
-shard's rows to the Delta tables (pipeline.job.sink). Finished work is whatever the shard_log
+else CPU) runs the network and finds limb candidates, a CPU task assembles people into the shard's
+rows, and the job's CommitActor commits them to the Delta tables (pipeline.job.sink), several
+shards per commit under load. Finished work is whatever the shard_log
 says is done, so a re-run, a killed run or a second driver never duplicates or loses rows.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from typing import Any, Callable, Iterable, TextIO
 
 import ray
+import ray.util.scheduling_strategies
 
 from pipeline import tables
 from pipeline.job.decode import ImageLimits, decode_shard
@@ -23,16 +25,17 @@ from pipeline.job.orphans import forget_session, reap_orphans, record_session
 from pipeline.job.planner import Planner
 from pipeline.job.pool import ActorPool
 from pipeline.job.progress import JobSummary, Progress
-from pipeline.job.records import Shard
+from pipeline.job.records import Shard, ShardResult
 from pipeline.job.rows import RowContext, errors_table, shard_predicates
 from pipeline.job.shard_runner import ShardRunner, Stages, failed_shard_errors, unwrap
 from pipeline.job.sink import DeltaSink, OutputAccessError, OutputConflictError, quote
 from pipeline.job.spec import JobSpec
-from pipeline.job.stages import NetworkStage, assemble_and_commit, default_preparer
+from pipeline.job.stages import NetworkStage, ShardRows, assemble_rows, commit_rows, default_preparer
 from pipeline.job.summary import quality_from_log, totals_from_log, tracks_summary
 from pipeline.job.track_task import stale_videos, track_source
 
-TASK_RETRIES = 3        # decode / commit tasks whose worker process died
+TASK_RETRIES = 3        # decode / assemble tasks whose worker process died
+MAX_SHARDS_PER_COMMIT = 16
 REGROW_AFTER_S = 60.0   # longer than Ray takes to mark a lost node dead (its resources leave the view)
 
 
@@ -46,8 +49,47 @@ def _decode_task(shard, storage_options, prepare, limits):
 
 
 @ray.remote(max_retries=TASK_RETRIES)
-def _commit_task(cands, sink, ctx, parse_config):
-    return assemble_and_commit(cands, sink, ctx, parse_config)
+def _assemble_task(cands, ctx, parse_config):
+    return assemble_rows(cands, ctx, parse_config)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class CommitActor:
+    """The job's one writer: group commit. A shard's rows that arrive while a commit runs wait for
+    it to end and are then committed together with every other waiting shard's (up to
+    MAX_SHARDS_PER_COMMIT) in one Delta commit per table: under load, several shards share each
+    commit (fewer commits, log entries and data files per shard); alone, a shard commits at once.
+    Async actor: ``commit`` calls interleave; the commits themselves run one at a time in a thread."""
+
+    def __init__(self, sink: DeltaSink):
+        self.sink, self.waiting, self.committing = sink, [], False
+
+    async def commit(self, rows: ShardRows) -> ShardResult:
+        import asyncio
+
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((rows, done))
+        if not self.committing:
+            self.committing = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        import asyncio
+
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:MAX_SHARDS_PER_COMMIT], self.waiting[MAX_SHARDS_PER_COMMIT:]
+                try:
+                    results = await asyncio.get_running_loop().run_in_executor(
+                        None, commit_rows, self.sink, [rows for rows, _ in batch])
+                    for (_, done), result in zip(batch, results):
+                        done.set_result(result)
+                except Exception as exc:  # noqa: BLE001 - each waiting shard fails (and is retried)
+                    for _, done in batch:
+                        done.set_exception(exc)
+        finally:
+            self.committing = False
 
 
 @ray.remote(max_retries=TASK_RETRIES)
@@ -286,13 +328,17 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: Iterable[
         rows = errors_table(failed_shard_errors(shard, stage, exc, attempts))
         _best_effort(summary, lambda: sink.replace("errors", rows, shard_predicates(shard)["errors"]))
 
+    # On the driver's node (soft: elsewhere if that node is gone), the writer of every commit.
+    here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                                        soft=True)
+    committer = CommitActor.options(scheduling_strategy=here).remote(sink)
     leases = _lenient(Leases)(spec.output, spec.storage_options)
     lease_stages = {} if leases is None else {
         "claim": _lenient(leases.claim, True), "renew": _lenient(leases.renew), "release": _lenient(leases.release)}
     stages = Stages(
         decode=lambda shard: _decode_task.remote(shard, options, prepare, limits),
         network=lambda actor, decoded: actor.run.remote(decoded),
-        commit=lambda cands: _commit_task.remote(cands, sink, ctx, parse_config),
+        commit=lambda cands: committer.commit.remote(_assemble_task.remote(cands, ctx, parse_config)),
         failed=record_failed, done=sink.done_shards, track=tracker.shard_done, **lease_stages)
     runner = ShardRunner(stages, pool, res["max_in_flight"], spec.shard_retries,
                          on_result=summary.add_result, on_failed=summary.add_failed, tick=tick,
@@ -301,6 +347,7 @@ def _run_shards(spec: JobSpec, sink: DeltaSink, ctx: RowContext, todo: Iterable[
         runner.run(todo)
     finally:
         pool.close()
+        ray.kill(committer)
 
 
 def _lenient(fn: Callable, on_error: Any = None) -> Callable:

@@ -1,4 +1,4 @@
-"""The generic shard runner: pushes shards through decode task -> network actor -> commit task,
+"""The generic shard runner: pushes shards through decode task -> network actor -> commit,
 retries, keeps at most ``max_in_flight`` shards in flight, and starts each video's tracking task
 as soon as its last shard is committed.
 
@@ -191,7 +191,7 @@ class ShardRunner:
         """A shard whose actor died is retried alone (a crash also fails the innocent calls queued on
         that actor); only a failure while alone, or a plain exception, counts as an attempt."""
         stage, exc = job.failure()
-        died = isinstance(exc, ray.exceptions.RayActorError)
+        died = stage == "network" and isinstance(exc, ray.exceptions.RayActorError)  # not the commit actor
         if died:
             self.pool.drop(job.actor)
         if died and not job.alone:

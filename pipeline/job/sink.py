@@ -117,6 +117,16 @@ def _retrying(fn, what: str):
     raise AssertionError(what)  # pragma: no cover
 
 
+def _matches(table, predicate: str) -> bool:
+    """Whether any row of the deltalake.DeltaTable snapshot ``table`` matches the SQL ``predicate``."""
+    from deltalake import QueryBuilder
+
+    from pipeline.job.read import arrow_result
+
+    found = arrow_result(QueryBuilder().register("t", table).execute(f"SELECT 1 AS x FROM t WHERE {predicate} LIMIT 1"))
+    return found.num_rows > 0
+
+
 def _with_table_columns(table, name: str, data: pa.Table) -> pa.Table:
     """``data`` with null string columns for the pass-through columns ``table`` (the frames table's
     snapshot) already has."""
@@ -133,7 +143,7 @@ class DeltaSink:
 
     ``open(model_id, config_id)`` creates missing tables and refuses an output made with another
     model or configuration; ``replace(table, rows, predicate)`` is one idempotent commit;
-    ``commit_shard`` writes a shard's tables in the protocol's order; ``done_shards`` reads the log.
+    ``commit_shards`` writes shards' tables in the protocol's order; ``done_shards`` reads the log.
     Picklable (only the output URI and options are held), so Ray tasks carry it.
     """
 
@@ -184,7 +194,8 @@ class DeltaSink:
     def replace(self, name: str, rows: pa.Table, predicate: str | None, *, metadata: Mapping[str, str] | None = None
                 ) -> int:
         """One commit to table ``name``: delete the rows matching ``predicate`` and add ``rows``
-        (append when predicate is None); returns the table version it committed."""
+        (append when predicate is None); returns the table version it committed (the current one
+        when there is nothing to add and no row matches: then nothing is committed)."""
         from deltalake import CommitProperties, write_deltalake
 
         if name == "errors" and rows.num_rows:  # no credential is ever written into a table
@@ -198,6 +209,8 @@ class DeltaSink:
 
         def commit():
             table = self.table(name)  # one snapshot per attempt: written through, then its version read
+            if not data.num_rows and predicate is not None and table is not None and not _matches(table, predicate):
+                return table.version()  # nothing to add or delete: no commit (no empty log entry)
             rows = _with_table_columns(table, name, data)
             extra = set(rows.column_names) - set(tables.schema(name).names)  # manifest pass-through columns
             write_deltalake(table if table is not None else self.uri(name), rows,
@@ -217,17 +230,24 @@ class DeltaSink:
 
         _retrying(attempt, f"delete from {name}")
 
-    def commit_shard(self, rows: Mapping[str, pa.Table], predicates: Mapping[str, str], log_rows: pa.Table,
-                     shard_id: str) -> int:
-        """Commit a shard: poses, errors, frames (each replacing the shard's old rows), then its
-        shard_log rows (the "finished" record, last). Returns the poses version committed."""
-        meta = {"posepipe.shard_id": shard_id}
-        version = self.replace("poses", rows["poses"], predicates["poses"], metadata=meta)
-        self.replace("errors", rows["errors"], predicates["errors"], metadata=meta)
-        self.replace("frames", rows["frames"], predicates["frames"], metadata=meta)
-        log = log_rows.set_column(log_rows.schema.get_field_index("poses_version"), "poses_version",
-                                  pa.array([version] * len(log_rows), pa.int64()))
-        self.replace(SHARD_LOG, log, predicates["shard_log"], metadata=meta)
+    def commit_shards(self, shards: Sequence[tuple[Mapping[str, pa.Table], Mapping[str, str], pa.Table, str]]) -> int:
+        """Commit shards ``(rows, predicates, log_rows, shard_id)`` together: poses, errors, frames (each
+        one commit replacing every old row any of the shards' predicates matches), then their
+        shard_log rows (the "finished" record, last). The shards must not overlap (distinct sources,
+        or distinct frame intervals of a video). Returns the poses version committed."""
+        meta = {"posepipe.shard_ids": ",".join(s[3] for s in shards)}
+
+        def together(name: str, table_rows: list[pa.Table]) -> tuple[pa.Table, str]:
+            predicate = " OR ".join(f"({s[1][name]})" for s in shards)
+            return pa.concat_tables(table_rows, promote_options="permissive"), predicate
+
+        version = self.replace("poses", *together("poses", [s[0]["poses"] for s in shards]), metadata=meta)
+        self.replace("errors", *together("errors", [s[0]["errors"] for s in shards]), metadata=meta)
+        self.replace("frames", *together("frames", [s[0]["frames"] for s in shards]), metadata=meta)
+        log, predicate = together(SHARD_LOG, [s[2] for s in shards])
+        log = log.set_column(log.schema.get_field_index("poses_version"), "poses_version",
+                             pa.array([version] * len(log), pa.int64()))
+        self.replace(SHARD_LOG, log, predicate, metadata=meta)
         return version
 
     # -- reading the log ---------------------------------------------------------------------------

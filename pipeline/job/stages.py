@@ -5,15 +5,19 @@ network (actor):          run the PAF network on the decode stage's uint8 canvas
                           candidates (pipeline.parsing.find_candidates, or on the GPU the runner's
                           candidates_prepared) -> CandidateShard: only compact candidates leave the
                           actor, never full maps.
-assemble+commit (CPU):    pipeline.parsing.assemble -> Poses -> rows -> the shard's Delta commits.
+assemble (CPU task):      pipeline.parsing.assemble -> Poses -> the shard's rows (ShardRows).
+commit (one actor):       commit_rows: the rows of every shard that arrived while the previous
+                          commit ran, in one Delta commit per table (group commit).
 
 Every failure tied to one input becomes an ErrorRecord; the rest of the shard goes on.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 from pipeline.job.records import CandidateShard, DecodedShard, ErrorRecord, ShardResult
 from pipeline.job.rows import RowContext, log_rows, shard_predicates, shard_tables
@@ -119,8 +123,20 @@ def per_frame(fn, items: list, what: str, shard_id: str, errors: list) -> tuple[
 
 
 # ------------------------------------------------------------------------------ assemble + commit
-def assemble_and_commit(cands: CandidateShard, sink: DeltaSink, ctx: RowContext, parse_config) -> ShardResult:
-    """Assemble people from the shard's candidates and commit its rows (pipeline.job.sink protocol)."""
+@dataclass
+class ShardRows:
+    """One shard's rows, ready to commit: its tables, the predicates of the old rows they replace,
+    its shard_log rows, and its ShardResult (``result.seconds["write"]`` is filled by the commit)."""
+
+    shard_id: str
+    tables: dict
+    predicates: dict
+    log: Any
+    result: ShardResult
+
+
+def assemble_rows(cands: CandidateShard, ctx: RowContext, parse_config) -> ShardRows:
+    """Assemble people from the shard's candidates and build its rows (a CPU task)."""
     from pipeline.parsing import assemble
 
     t0 = time.perf_counter()
@@ -128,11 +144,26 @@ def assemble_and_commit(cands: CandidateShard, sink: DeltaSink, ctx: RowContext,
     errors = list(cands.errors)
     frames, poses_list = per_frame(lambda c: assemble(c, parse_config),
                                    list(zip(cands.frames, cands.candidates)), "assembling people", sid, errors)
-    t1 = time.perf_counter()
     rows = shard_tables(frames, poses_list, cands.shard, ctx, errors)
     seconds = {"decode": cands.decode_seconds, "network": cands.network_seconds,
-               "parse": cands.candidate_seconds + (t1 - t0)}
-    sink.commit_shard(rows, shard_predicates(cands.shard), log_rows(cands.shard, rows, errors, ctx, seconds), sid)
-    seconds["write"] = time.perf_counter() - t1
-    return ShardResult(sid, "pending" if any(e.retryable for e in errors) else "done", len(frames),
-                       rows["poses"].num_rows, len(errors), sum(e.retryable for e in errors), seconds)
+               "parse": cands.candidate_seconds + (time.perf_counter() - t0)}
+    result = ShardResult(sid, "pending" if any(e.retryable for e in errors) else "done", len(frames),
+                         rows["poses"].num_rows, len(errors), sum(e.retryable for e in errors), seconds)
+    return ShardRows(sid, rows, shard_predicates(cands.shard), log_rows(cands.shard, rows, errors, ctx, seconds),
+                     result)
+
+
+def commit_rows(sink: DeltaSink, batch: Sequence[ShardRows]) -> list[ShardResult]:
+    """Commit the shards of ``batch`` together (pipeline.job.sink protocol, one commit per table
+    for all of them); if that fails and there are several, each is committed alone, so one shard's
+    failure is only its own. Returns one ShardResult per shard, or raises the first failure of a
+    shard committed alone."""
+    t0 = time.perf_counter()
+    try:
+        sink.commit_shards([(r.tables, r.predicates, r.log, r.shard_id) for r in batch])
+    except Exception:
+        if len(batch) == 1:
+            raise
+        return [commit_rows(sink, [r])[0] for r in batch]
+    per_shard = (time.perf_counter() - t0) / len(batch)
+    return [dataclasses.replace(r.result, seconds={**r.result.seconds, "write": per_shard}) for r in batch]

@@ -258,6 +258,6 @@ def test_job_survives_losing_a_worker_node(ray_cluster, bucket, s3_endpoint, cli
     assert worker["node_id"] not in {n["node_id"] for n in ray_cluster.alive_nodes()}
     tasks = _tasks_on_node(ray_cluster, worker["node_id"])
     job_work = [(t["name"], t["state"]) for t in tasks
-                if t["name"] in {"_decode_task", "_commit_task", "NetworkActor.__init__", "NetworkActor.run"}]
+                if t["name"] in {"_decode_task", "_assemble_task", "NetworkActor.__init__", "NetworkActor.run"}]
     assert job_work, sorted({(t["name"], t["state"]) for t in tasks})
     print("job work on the killed node:", sorted(set(job_work)))
