@@ -3,17 +3,19 @@ computing every shard.
 
 Before a driver submits a shard it creates ``<output>/_posepipe/leases/<shard_id>.json`` with an
 exclusive create (``O_EXCL`` on a local disk, ``If-None-Match: *`` on S3 through s3fs), holding its
-driver id and an expiry time. A driver that finds another's lease leaves the shard for later:
-once that shard is committed it is dropped, once the lease has expired (its driver died or hangs)
-it is taken over. A driver renews the leases of its shards in flight and removes each after the
+driver id, host, pid and an expiry time. A driver that finds another's lease leaves the shard for
+later: once that shard is committed it is dropped, once the lease has expired (its driver died or
+hangs) it is taken over -- at once when the lease's driver ran on this machine and its process is
+gone (a killed run, re-run). A driver renews the leases of its shards in flight and removes each after the
 shard's commit. Leases only save work; exactly-once rows come from the commit protocol alone
 (pipeline.job.sink), so a lost, stale or unwritable lease never changes what the tables hold.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
-import uuid
 from posixpath import join
 from typing import Any, Callable, Iterable, Mapping
 
@@ -22,23 +24,38 @@ from pipeline.storage import filesystem
 LEASE_S = 600.0  # a lease not renewed for this long is taken over (renewed every LEASE_S / 3)
 
 
+def _alive(pid: Any) -> bool:
+    """Whether process ``pid`` of this machine exists."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError, OverflowError):
+        return True  # someone else's process, or not a pid: assume alive
+    return True
+
+
 class Leases:
-    """The lease folder of one output, for one driver (``driver_id``: a random id by default).
-    ``clock``: seconds since the epoch (time.time); leases compare clocks of different machines,
-    so the expiry is long against clock skew."""
+    """The lease folder of one output, for one driver: ``driver_id`` defaults to this process
+    ("host:pid"), so a job run again in the same process owns the leases an earlier run left.
+    A lease whose driver ran on this machine and whose process is gone (a killed driver) is taken
+    over at once; others when they expire. ``clock``: seconds since the epoch (time.time); leases
+    compare clocks of different machines, so the expiry is long against clock skew."""
 
     def __init__(self, output: str, storage_options: Mapping[str, Any] | None = None, *,
                  driver_id: str | None = None, lease_s: float = LEASE_S, clock: Callable[[], float] = time.time):
         self.fs, root = filesystem(output, storage_options)
         self.root = join(root.rstrip("/"), "_posepipe", "leases")
-        self.driver, self.lease_s, self.clock = driver_id or uuid.uuid4().hex, lease_s, clock
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.driver, self.lease_s, self.clock = driver_id or f"{self.host}:{self.pid}", lease_s, clock
         self.fs.makedirs(self.root, exist_ok=True)
 
     def _path(self, shard_id: str) -> str:
         return join(self.root, f"{shard_id}.json")
 
     def _body(self) -> bytes:
-        return json.dumps({"driver": self.driver, "expires": self.clock() + self.lease_s}).encode()
+        return json.dumps({"driver": self.driver, "expires": self.clock() + self.lease_s, "host": self.host,
+                           "pid": self.pid}).encode()
 
     def holder(self, shard_id: str) -> dict | None:
         """{"driver", "expires"} of the shard's lease, or None when there is none (or it is unreadable)."""
@@ -59,13 +76,15 @@ class Leases:
 
     def claim(self, shard_id: str) -> bool:
         """True when this driver now holds the shard's lease: newly created, already its own, or
-        taken over from an expired or unreadable one; False while another driver's lease is live."""
+        taken over from an expired, unreadable or dead driver's one; False while another driver's
+        lease is live."""
         if self._create(shard_id):
             return True
         held = self.holder(shard_id)
         if held is not None and held["driver"] == self.driver:
             return True
-        if held is not None and float(held["expires"]) > self.clock():
+        dead = held is not None and held.get("host") == self.host and not _alive(held.get("pid"))
+        if held is not None and not dead and float(held["expires"]) > self.clock():
             return False
         self.release(shard_id)
         return self._create(shard_id)
