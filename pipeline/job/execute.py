@@ -53,7 +53,9 @@ def _assemble_task(cands, ctx, parse_config):
     return assemble_rows(cands, ctx, parse_config)
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+# Restarted when its node is lost, and the calls it had are retried on the restarted actor
+# (a commit is idempotent: it replaces the shards' rows, so running it twice changes nothing).
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=TASK_RETRIES)
 class CommitActor:
     """The job's one writer: group commit. A shard's rows that arrive while a commit runs wait for
     it to end and are then committed together with every other waiting shard's (up to
