@@ -36,6 +36,7 @@ from pipeline.job.track_task import stale_videos, track_source
 
 TASK_RETRIES = 3        # decode / assemble tasks whose worker process died
 MAX_SHARDS_PER_COMMIT = 16
+COMMIT_WAIT_S = 2.0     # a commit waits for more shards when they have been arriving faster than this
 REGROW_AFTER_S = 60.0   # longer than Ray takes to mark a lost node dead (its resources leave the view)
 
 
@@ -59,16 +60,24 @@ def _assemble_task(cands, ctx, parse_config):
 class CommitActor:
     """The job's one writer: group commit. A shard's rows that arrive while a commit runs wait for
     it to end and are then committed together with every other waiting shard's (up to
-    MAX_SHARDS_PER_COMMIT) in one Delta commit per table: under load, several shards share each
-    commit (fewer commits, log entries and data files per shard); alone, a shard commits at once.
+    MAX_SHARDS_PER_COMMIT) in one Delta commit per table; while shards arrive less than
+    COMMIT_WAIT_S apart, a commit first waits 1.5 gaps (at most COMMIT_WAIT_S) for the next one.
+    Under load several shards share each commit (fewer commits, log entries and data files per
+    shard); a shard that comes alone commits at once.
     Async actor: ``commit`` calls interleave; the commits themselves run one at a time in a thread."""
 
     def __init__(self, sink: DeltaSink):
         self.sink, self.waiting, self.committing = sink, [], False
+        self.last_arrival, self.gap = None, None  # seconds between shards arriving (moving average)
 
     async def commit(self, rows: ShardRows) -> ShardResult:
         import asyncio
 
+        now = time.monotonic()
+        if self.last_arrival is not None:
+            gap = now - self.last_arrival
+            self.gap = gap if self.gap is None else 0.5 * (self.gap + gap)
+        self.last_arrival = now
         done = asyncio.get_running_loop().create_future()
         self.waiting.append((rows, done))
         if not self.committing:
@@ -81,6 +90,8 @@ class CommitActor:
 
         try:
             while self.waiting:
+                if len(self.waiting) < MAX_SHARDS_PER_COMMIT and self.gap is not None and self.gap < COMMIT_WAIT_S:
+                    await asyncio.sleep(min(COMMIT_WAIT_S, 1.5 * self.gap))  # shards come fast: wait for the next
                 batch, self.waiting = self.waiting[:MAX_SHARDS_PER_COMMIT], self.waiting[MAX_SHARDS_PER_COMMIT:]
                 try:
                     results = await asyncio.get_running_loop().run_in_executor(
