@@ -18,7 +18,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from pipeline.job.records import ErrorRecord, Source
 from pipeline.secrets import mask_text, mask_url, secret_values
@@ -197,8 +197,8 @@ def _classified(found: Source, storage_options) -> Iterator[Source | ErrorRecord
         yield _unsupported(found.uri)
 
 
-def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | None = None
-                 ) -> Iterator[Source | ErrorRecord]:
+def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | None = None, *,
+                 seen: set | None = None) -> Iterator[Source | ErrorRecord]:
     """Sources and listing errors of ``inputs``, streamed: each input's files in sorted order.
 
     Directories are searched recursively (hidden files skipped), local ones one directory at a
@@ -206,13 +206,18 @@ def iter_sources(inputs: Iterable[str], storage_options: Mapping[str, Any] | Non
     a missing path, a missing bucket, refused credentials, unreadable folders and non-media files
     are ErrorRecords naming the input (URL passwords and storage_options secrets masked); listing
     never raises for an input.
+
+    seen: the files already listed, shared by calls that list the inputs of one job one by one
+    (updated as files come). Without it, files are remembered unless ``inputs`` is a sequence of
+    one input: one input never names a file twice, so it is listed in constant memory.
     """
-    seen: set[tuple[str, str]] = set()
+    if seen is None and not (isinstance(inputs, Sequence) and len(inputs) == 1):
+        seen = set()
     secrets = secret_values(storage_options or {})
     for item in inputs:
         try:
             for entry in _entries(item, storage_options):
-                if isinstance(entry, Source):
+                if isinstance(entry, Source) and seen is not None:
                     if (entry.open_path, entry.member) in seen:
                         continue
                     seen.add((entry.open_path, entry.member))

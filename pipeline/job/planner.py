@@ -54,10 +54,6 @@ def _under(item: str) -> _Under:
     return _Under(target.rstrip("/"))
 
 
-def _greatest(last: str | None, page: list[Source], duplicates: list[str]) -> str:
-    return max([last or ""] + [s.uri for s in page] + duplicates)
-
-
 def _after(prefix: str) -> str:
     """The smallest string greater than every string starting with ``prefix``."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
@@ -102,43 +98,40 @@ class Planner:
         """Every shard with work left, page by page (each page's log rows read when it is planned,
         so shards another driver finished meanwhile are skipped)."""
         seen: set | None = set() if len(self.spec.input) > 1 else None  # files named by two inputs
+        earlier: list[_Under] = []  # inputs listed before: a URI under one of them is theirs to prune
         for item in self.spec.input:
             under, last = _under(item), None
             page: list[Source] = []
-            duplicates: list[str] = []
-            for entry in iter_sources([item], self.spec.storage_options):
+            for entry in iter_sources([item], self.spec.storage_options, seen=seen):
                 if isinstance(entry, ErrorRecord):
                     self.totals.errors.append(entry)
                     continue
-                if seen is not None:
-                    if (entry.open_path, entry.member) in seen:
-                        duplicates.append(entry.uri)
-                        continue
-                    seen.add((entry.open_path, entry.member))
                 page.append(entry)
                 if len(page) >= self.page_sources:
-                    yield from self._page(page, duplicates, under, last)
-                    last, page, duplicates = _greatest(last, page, duplicates), [], []
-            if page or duplicates:
-                yield from self._page(page, duplicates, under, last)
-                last = _greatest(last, page, duplicates)
-            self._tail(under, last)
+                    yield from self._page(page, under, earlier, last)
+                    last, page = max(last or "", page[-1].uri), []
+            if page:
+                yield from self._page(page, under, earlier, last)
+                last = max(last or "", page[-1].uri)
+            self._tail(under, earlier, last)
+            earlier.append(under)
         self.totals.listing_done = True
 
     def _log_rows(self, filters: list) -> list[dict]:
         return self.sink.shard_log(_LOG_COLUMNS, filters).to_pylist()
 
-    def _page(self, page: list[Source], duplicates: list[str], under: "_Under", last: str | None) -> Iterator[Shard]:
+    def _page(self, page: list[Source], under: "_Under", earlier: list["_Under"], last: str | None
+              ) -> Iterator[Shard]:
         """The unfinished shards of one page of an input's listing (``page`` is sorted here;
-        ``last``: the greatest URI of the input's previous pages, None before the first)."""
+        ``last``: the greatest URI of the input's previous pages, None before the first;
+        ``earlier``: the inputs listed before this one)."""
         page.sort(key=lambda s: s.uri)
-        uris = [s.uri for s in page] + duplicates
-        lo, hi = min(uris), max(uris)
+        lo, hi = page[0].uri, page[-1].uri
         if last is not None and lo <= last:
             self.totals.in_order = False
         low = [("source_uri", ">=", under.prefix)] if last is None else [("source_uri", ">", min(last, lo))]
         rows = self._log_rows(low + [("source_uri", "<=", hi)])
-        self._note_gone((r["source_uri"] for r in rows), set(uris), under)
+        self._note_gone((r["source_uri"] for r in rows), {s.uri for s in page}, under, earlier)
         self.totals.sources += len(page)
         done_rows = [r for r in rows if r["status"] == "done" and r["kind"] != "tracks"]
         done_images = {r["source_id"] for r in done_rows if r["kind"] == "images"}
@@ -159,14 +152,17 @@ class Planner:
                 self.totals.shards_planned += 1
                 yield shard
 
-    def _tail(self, under: "_Under", last: str | None) -> None:
+    def _tail(self, under: "_Under", earlier: list["_Under"], last: str | None) -> None:
         """Logged URIs of the input beyond its listing's last page (all of them if it listed nothing)."""
         low = [("source_uri", ">=", under.prefix)] if last is None else [("source_uri", ">", last)]
         rows = self._log_rows(low + [("source_uri", "<", _after(under.prefix))])
-        self._note_gone((r["source_uri"] for r in rows), set(), under)
+        self._note_gone((r["source_uri"] for r in rows), set(), under, earlier)
 
-    def _note_gone(self, logged: Iterable[str], listed: set[str], under: "_Under") -> None:
-        self.totals.gone.extend(sorted({u for u in logged if u not in listed and under(u)}))
+    def _note_gone(self, logged: Iterable[str], listed: set[str], under: "_Under", earlier: list["_Under"]) -> None:
+        """Logged URIs under this input, not listed, and not under an input listed before it (a
+        file named by two inputs is listed by the first, which also finds it gone)."""
+        self.totals.gone.extend(sorted({u for u in logged if u not in listed and under(u)
+                                        and not any(e(u) for e in earlier)}))
 
     def prunable(self) -> list[str]:
         """The removed inputs' URIs, when it is safe to delete their rows: the whole listing ran, in

@@ -47,20 +47,21 @@ def scan(dt, columns: Sequence[str] | None = None, filters: Any = None) -> pa.Ta
     (None: all) of the rows matching ``filters`` (DNF tuples, or a pyarrow.compute Expression)."""
     where = sql_where(filters) if not isinstance(filters, pc.Expression) else None
     if where is not None:
-        from deltalake import QueryBuilder
-
         select = ", ".join(_ident(c) for c in columns) if columns else "*"
-        return arrow_result(QueryBuilder().register("t", dt).execute(f"SELECT {select} FROM t{where}"))
+        return query(dt, f"SELECT {select} FROM t{where}")
     expr = pq.filters_to_expression(filters) if isinstance(filters, (list, tuple)) else filters
     return dt.to_pyarrow_dataset().to_table(columns=list(columns) if columns else None, filter=expr)
 
 
-def arrow_result(reader) -> pa.Table:
-    """A deltalake.QueryBuilder result (an Arrow stream) as one pyarrow Table, list columns copied
-    into new buffers: DataFusion hands a list column of only nulls over with a zero-length child
-    buffer at a dangling address, on which pyarrow 26's cast to the tables' fixed-size lists
-    crashes; the copy has a real one."""
-    data = pa.RecordBatchReader.from_stream(reader).read_all()
+def query(dt, sql: str) -> pa.Table:
+    """The result of DataFusion SQL ``sql`` over the deltalake.DeltaTable snapshot ``dt``, registered
+    as ``t`` (deltalake.QueryBuilder: file statistics skip files), as one pyarrow Table. List
+    columns are copied into new buffers: DataFusion hands a list column of only nulls over with a
+    zero-length child buffer at a dangling address, on which pyarrow 26's cast to the tables'
+    fixed-size lists crashes; the copy has a real one."""
+    from deltalake import QueryBuilder
+
+    data = pa.RecordBatchReader.from_stream(QueryBuilder().register("t", dt).execute(sql)).read_all()
     for i, field in enumerate(data.schema):
         if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
             column = pa.concat_arrays(data.column(i).chunks + [pa.array([], field.type)])

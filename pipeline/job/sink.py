@@ -119,12 +119,9 @@ def _retrying(fn, what: str):
 
 def _matches(table, predicate: str) -> bool:
     """Whether any row of the deltalake.DeltaTable snapshot ``table`` matches the SQL ``predicate``."""
-    from deltalake import QueryBuilder
+    from pipeline.job.read import query
 
-    from pipeline.job.read import arrow_result
-
-    found = arrow_result(QueryBuilder().register("t", table).execute(f"SELECT 1 AS x FROM t WHERE {predicate} LIMIT 1"))
-    return found.num_rows > 0
+    return query(table, f"SELECT 1 AS x FROM t WHERE {predicate} LIMIT 1").num_rows > 0
 
 
 def _with_table_columns(table, name: str, data: pa.Table) -> pa.Table:
@@ -265,14 +262,12 @@ class DeltaSink:
     def query(self, name: str, sql: str) -> pa.Table:
         """The result of ``sql`` over table ``name``'s current snapshot, registered as ``t``
         (deltalake.QueryBuilder: DataFusion SQL, file statistics used to skip files)."""
-        from deltalake import QueryBuilder
-
-        from pipeline.job.read import arrow_result
+        from pipeline.job.read import query
 
         table = self.table(name)
         if table is None:
             raise OutputAccessError(f"{self.uri(name)} is not a table yet: open the output first")
-        return arrow_result(QueryBuilder().register("t", table).execute(sql))
+        return query(table, sql)
 
     def done_shards(self, shards: Iterable[Any] | None = None) -> set[str]:
         """Ids of the shards (pipeline.job.records.Shard; None: all) whose shard_log rows say ``done``;
