@@ -49,11 +49,24 @@ def process_tree(root_pid: int) -> list[int]:
     return tree
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now (127.0.0.1), never one this session handed out before.
+
+    The kernel may hand a just-closed ephemeral port out again at once, and one node's eight ports are all
+    chosen before Ray binds any of them: without the memory of given ports two of a node's components can
+    get the same port (Ray then refuses to start: "port ... used by other components").
+    """
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 that was not handed out already")
 
 
 @dataclass
