@@ -1,14 +1,17 @@
-"""The batch job: spec, listing, sharding, Ray execution, Parquet output and readers."""
-from pipeline.job.read import (keypoints_array, read_errors, read_frames, read_poses, read_table,
-                               read_tracks)
-from pipeline.job.spec import JobSpec, SpecError, build_spec, load_spec
+"""The batch job: spec, listing, sharding, execution (Ray, or in-process for small local jobs),
+Delta output and readers. The names below are imported on first use (PEP 562): importing one
+submodule costs only what that submodule imports."""
+import importlib
 
-__all__ = ["JobSpec", "SpecError", "build_spec", "load_spec", "run_job", "read_poses", "read_frames",
-           "read_errors", "read_tracks", "read_table", "keypoints_array"]
+_WHERE = {
+    "JobSpec": "spec", "SpecError": "spec", "build_spec": "spec", "load_spec": "spec", "run_job": "execute",
+    "read_poses": "read", "read_frames": "read", "read_errors": "read", "read_tracks": "read",
+    "read_table": "read", "keypoints_array": "read",
+}
+__all__ = sorted(_WHERE)
 
 
-def run_job(spec, **kwargs):
-    """Run ``spec`` on Ray; see :func:`pipeline.job.execute.run_job` (imported lazily: it imports Ray)."""
-    from pipeline.job.execute import run_job as _run
-
-    return _run(spec, **kwargs)
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pipeline.job' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"pipeline.job.{_WHERE[name]}"), name)

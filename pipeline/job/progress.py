@@ -13,11 +13,13 @@ class JobSummary:
     (from the shard_log, skipped shards included); frames_per_s counts only frames processed in
     this run; stage_seconds sums worker time per stage. pending: inputs left to retry (retryable
     errors and failed shards) -- the next run does them. shards_by_other_drivers: shards planned
-    here that another driver on the same output leased and committed. status: "complete", "complete_with_errors"
+    here that another driver on the same output leased and committed. executor: "ray" or "inline". status: "complete", "complete_with_errors"
     (content errors only), "incomplete" (something is pending) or "running"."""
 
     output: str
     status: str = "running"
+    #: where the stages ran: "ray" or "inline" (pipeline.job.execute)
+    executor: str = ""
     shards_total: int = 0
     shards_skipped: int = 0
     shards_done: int = 0

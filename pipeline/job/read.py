@@ -9,10 +9,9 @@ snapshot. The same tables are plain Delta Lake tables:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,6 +19,9 @@ import pyarrow.parquet as pq
 from pipeline import tables
 from pipeline.skeleton import NUM_KEYPOINTS
 from pipeline.storage import absolute_uri
+
+if TYPE_CHECKING:  # pandas is imported by pyarrow's to_pandas when a table is read, not by importing this
+    import pandas as pd
 
 
 def read_table(uri: str, table: str, filters: Any = None, columns: Sequence[str] | None = None,

@@ -1,8 +1,10 @@
-"""The generic shard runner: pushes shards through decode task -> network actor -> commit,
-retries, keeps at most ``max_in_flight`` shards in flight, and starts each video's tracking task
-as soon as its last shard is committed.
+"""The generic shard runner: pushes shards through decode -> network -> commit, retries, keeps at
+most ``max_in_flight`` shards in flight, and starts each video's tracking task as soon as its last
+shard is committed.
 
-The driver holds only refs, ShardResults and counters: its memory per shard does not grow with
+It knows nothing of where the stages run: the executor's Stages give it handles (Ray ObjectRefs, or
+concurrent.futures Futures for the in-process executor) and the calls that wait on them.
+The driver holds only handles, ShardResults and counters: its memory per shard does not grow with
 the job (finished work is known from the shard_log, never kept in a per-shard record).
 """
 from __future__ import annotations
@@ -12,8 +14,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-import ray
-
 from pipeline.job.pool import ActorPool
 from pipeline.job.records import ErrorRecord, Shard, ShardResult
 
@@ -21,16 +21,9 @@ DONE_REFRESH_S = 10.0  # how often shards waiting on another driver's lease are 
 RENEW_S = 120.0        # how often the leases of shards in flight are renewed (well inside LEASE_S)
 
 
-def unwrap(exc: BaseException) -> BaseException:
-    """The user-level exception inside a RayTaskError; other errors (actor death, ...) as they are."""
-    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(getattr(exc, "cause", None), BaseException):
-        return exc.cause
-    return exc
-
-
 @dataclass
 class InFlight:
-    """One shard between decode and commit: its refs per stage, its actor, attempt number and
+    """One shard between decode and commit: its handles per stage, its actor, attempt number and
     whether it runs alone (suspected of crashing its actor)."""
 
     shard: Shard
@@ -39,13 +32,12 @@ class InFlight:
     attempt: int
     alone: bool
 
-    def failure(self) -> tuple[str, BaseException]:
-        """(stage, exception) of the first stage that failed."""
+    def failure(self, error: Callable[[Any], BaseException | None]) -> tuple[str, BaseException]:
+        """(stage, exception) of the first stage whose handle failed (``error``: Stages.error)."""
         for stage in ("decode", "network", "write"):
-            try:
-                ray.get(self.refs[stage], timeout=0)
-            except Exception as exc:  # noqa: BLE001
-                return stage, unwrap(exc)
+            exc = error(self.refs[stage])
+            if exc is not None:
+                return stage, exc
         return "write", RuntimeError("unknown failure")
 
 
@@ -59,8 +51,12 @@ def _nothing(*args) -> None:
 
 @dataclass
 class Stages:
-    """The Ray calls of one job: ``decode(shard)``, ``network(actor, decoded)``, ``commit(cands)``
-    return ObjectRefs; ``failed(shard, stage, exc, attempts)`` records a shard that gave up;
+    """The executor's calls for one job: ``decode(shard)``, ``network(actor, decoded)``, ``commit(cands)``
+    return handles; ``wait(handles, timeout_s)`` returns those of them that are finished (at least one,
+    unless the timeout passes), ``get(handle)`` a finished handle's result (raising its stage's error),
+    ``error(handle)`` a finished handle's user-level exception or None, ``died(stage, exc)`` whether
+    ``exc`` means the network replica itself died (its process crashed);
+    ``failed(shard, stage, exc, attempts)`` records a shard that gave up;
     ``done(shards)`` reads which of those shards are finished (their ids); ``track(shard)`` is called after
     each committed shard. Shard leases (pipeline.job.leases): ``claim(shard_id)`` is False while
     another driver holds the shard, ``renew(shard_ids)`` keeps this driver's leases of shards in
@@ -69,12 +65,59 @@ class Stages:
     decode: Callable
     network: Callable
     commit: Callable
+    wait: Callable[[list, float], list]
+    get: Callable[[Any], Any]
+    error: Callable[[Any], BaseException | None]
+    died: Callable[[str, BaseException], bool]
     failed: Callable
     done: Callable[[list[Shard]], set]
     track: Callable[[Shard], None]
     claim: Callable[[str], bool] = _always
     renew: Callable[[list[str]], None] = _nothing
     release: Callable[[str], None] = _nothing
+
+
+@dataclass
+class ShardWork:
+    """What every executor needs to run one job's shards, whatever runs the stages.
+
+    spec, sink, ctx: the job's JobSpec, DeltaSink and RowContext; runner_factory: None (the registry
+    network) or a stand-in (pipeline.testing.RenderedRunner); parse_config: the ParseConfig;
+    storage_options, prepare, limits: what decode_shard takes; failed, done, track, leases: the
+    executor-independent Stages calls (leases: claim/renew/release, or {} without leases);
+    on_result, on_failed, on_elsewhere, tick: the ShardRunner's callbacks.
+    """
+
+    spec: Any
+    sink: Any
+    ctx: Any
+    runner_factory: Callable | None
+    parse_config: Any
+    storage_options: dict
+    prepare: Callable | None
+    limits: Any
+    failed: Callable
+    done: Callable[[list[Shard]], set]
+    track: Callable[[Shard], None]
+    leases: dict
+    on_result: Callable[[Shard, ShardResult], None]
+    on_failed: Callable[[Shard], None]
+    on_elsewhere: Callable[[Shard], None]
+    tick: Callable[[], None]
+
+    def runner_kwargs(self, device: str, num_threads: int) -> dict[str, Any]:
+        """The network runner's arguments (pipeline.models.inference.PoseNetRunner) on ``device``
+        with ``num_threads`` math threads."""
+        spec = self.spec
+        return {"model_name": spec.model, "device": device, "batch_size": spec.batch_size,
+                "precision": spec.precision, "scales": tuple(spec.scales), "flip": spec.flip,
+                "model_dir": spec.model_dir, "backend": spec.backend, "num_threads": num_threads}
+
+    def run(self, calls: dict[str, Callable], pool: ActorPool, max_in_flight: int, todo: Iterable[Shard]) -> None:
+        """Run ``todo`` with the executor's ``calls`` (decode, network, commit, wait, get, error, died)."""
+        stages = Stages(**calls, failed=self.failed, done=self.done, track=self.track, **self.leases)
+        ShardRunner(stages, pool, max_in_flight, self.spec.shard_retries, on_result=self.on_result,
+                    on_failed=self.on_failed, tick=self.tick, on_elsewhere=self.on_elsewhere).run(todo)
 
 
 class ShardRunner:
@@ -109,8 +152,7 @@ class ShardRunner:
                 if self.elsewhere and not self.queue and self.upcoming is None:
                     time.sleep(min(1.0, DONE_REFRESH_S))  # only other drivers' shards are left
                 continue
-            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
-            for ref in ready:
+            for ref in self.stages.wait(list(self.in_flight), 1.0):
                 self._finish(self.in_flight.pop(ref), ref)
             self.pool.maybe_regrow()
             self.tick()
@@ -179,7 +221,7 @@ class ShardRunner:
 
     def _finish(self, job: InFlight, ref) -> None:
         try:
-            result: ShardResult = ray.get(ref)
+            result: ShardResult = self.stages.get(ref)
         except Exception:  # noqa: BLE001
             self._failed(job)
             return
@@ -190,8 +232,8 @@ class ShardRunner:
     def _failed(self, job: InFlight) -> None:
         """A shard whose actor died is retried alone (a crash also fails the innocent calls queued on
         that actor); only a failure while alone, or a plain exception, counts as an attempt."""
-        stage, exc = job.failure()
-        died = stage == "network" and isinstance(exc, ray.exceptions.RayActorError)  # not the commit actor
+        stage, exc = job.failure(self.stages.error)
+        died = self.stages.died(stage, exc)
         if died:
             self.pool.drop(job.actor)
         if died and not job.alone:

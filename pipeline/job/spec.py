@@ -25,6 +25,10 @@ from pipeline.secrets import mask
 from pipeline.storage import LITERAL_PREFIX, StorageOptionsError, absolute_uri, check_storage_options, split_literal
 
 DEFAULT_MODEL = "omz-lightweight"
+EXECUTORS = ("auto", "ray", "inline")
+#: executor auto runs a local CPU job inline when it has at most this many frames (images + video
+#: frames) left to label: about what a 2-CPU machine labels in the time Ray takes to start and stop.
+INLINE_MAX_FRAMES = 256
 
 #: The value kinds a Setting can have (how it is checked, parsed from a flag and documented).
 KINDS = ("paths", "str", "int", "float", "bool", "choice", "floats", "mapping")
@@ -135,10 +139,14 @@ class JobSpec:
                                     "larger inputs get an errors row")
     max_aspect: float = _setting(10.0, kind="float", minimum=1,
                                  help="largest long-side / short-side ratio of an image; more gets an errors row")
+    executor: str = _setting(
+        "auto", kind="choice", choices=EXECUTORS,
+        help=f"where the stages run: ray; inline = threads of this process (no Ray start-up, no crash isolation); "
+             f"auto = inline for a local CPU job of at most {INLINE_MAX_FRAMES} frames to label, else ray")
     ray_address: str | None = _setting(None, kind="str", nullable=True, default_doc="null (in-process Ray)",
                                        help='Ray cluster to join: "auto" or "ray://host:10001"')
     num_cpus: int | None = _setting(None, kind="int", minimum=1, nullable=True, default_doc="all of this machine's",
-                                    help="CPUs of the in-process Ray")
+                                    help="CPUs this job uses on this machine: the in-process Ray's, or the inline executor's threads")
     storage_options: Mapping[str, Any] = _setting(
         {}, kind="mapping", flag="--storage-option", metavar="NAME=VALUE",
         help="fsspec options for remote inputs/outputs (endpoint_url, key, secret...), checked against the "
@@ -337,6 +345,9 @@ def _check_combinations(spec: JobSpec, source: str) -> None:
     if spec.target_fps is not None and spec.frame_step != 1:
         raise SpecError(f"{_where(source, 'target_fps')}: give target_fps or frame_step, not both "
                         f"(frame_step is {spec.frame_step})")
+    if spec.executor == "inline" and spec.ray_address:
+        raise SpecError(f"{_where(source, 'executor')}: inline runs in this process, not on the Ray cluster "
+                        f"{spec.ray_address!r}; use executor ray (or auto), or drop ray_address")
     if spec.start_s is not None and spec.end_s is not None and spec.end_s <= spec.start_s:
         raise SpecError(f"{_where(source, 'end_s')} must be greater than start_s ({spec.start_s:g}), got {spec.end_s:g}")
 

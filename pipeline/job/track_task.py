@@ -8,15 +8,17 @@ was re-committed after its tracking (poses_version newer than the tracking's) is
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from pipeline import tables
 from pipeline.job.records import ErrorRecord, Source
 from pipeline.job.rows import RowContext, errors_table
 from pipeline.job.sink import SHARD_LOG, DeltaSink, quote
+
+if TYPE_CHECKING:  # imported where a video is tracked: the planner imports this module
+    import pandas as pd
 
 
 def tracking_shard_id(source: Source) -> str:
@@ -31,6 +33,8 @@ def _video_poses(sink: DeltaSink, source: Source) -> pd.DataFrame:
 
 def _tracked(poses: pd.DataFrame, track_config: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(poses with track_id and any tracker columns, tracks) from pipeline.video.track_video."""
+    import pandas as pd
+
     from pipeline.video import track_video
 
     result, tracks = track_video(poses.drop(columns=["track_id"]), track_config)

@@ -7,7 +7,6 @@ by poses).
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from pipeline.parsing.config import MATCHING_MODES
 
@@ -39,6 +38,8 @@ def match_candidates(rows: np.ndarray, cols: np.ndarray, score: np.ndarray, meth
     index = np.full((len(ua), len(ub)), -1, np.int64)
     weight[ra, rb] = score
     index[ra, rb] = np.arange(len(score))
+    from scipy.optimize import linear_sum_assignment  # here: 1 s to import, only Hungarian matching needs it
+
     best_rows, best_cols = linear_sum_assignment(weight, maximize=True)
     chosen = index[best_rows, best_cols]
     chosen = chosen[chosen >= 0]

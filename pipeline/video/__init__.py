@@ -1,14 +1,20 @@
 """Video archives: probe, keyframe-aligned shards, frame-accurate decoding, tracking, rendering.
 
-Decoding uses PyAV (FFmpeg) on CPU. See docs/video.md.
+Decoding uses PyAV (FFmpeg) on CPU. See docs/video.md. The names below are imported on first use
+(PEP 562), so importing one submodule (e.g. ``pipeline.video.shards`` for its FrameRange) does not
+import the tracker's pandas and scipy.
 """
-from pipeline.video.decode import Frame, iter_frames, rotate_image
-from pipeline.video.errors import VideoDecodeError
-from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.shards import FrameRange, plan_shards, select_frames
-from pipeline.video.tracker import TrackConfig, track_video
+import importlib
 
-__all__ = [
-    "Frame", "FrameRange", "TrackConfig", "VideoDecodeError", "VideoInfo", "iter_frames", "plan_shards",
-    "probe", "rotate_image", "select_frames", "track_video",
-]
+_WHERE = {
+    "Frame": "decode", "iter_frames": "decode", "rotate_image": "decode", "VideoDecodeError": "errors",
+    "VideoInfo": "probe", "probe": "probe", "FrameRange": "shards", "plan_shards": "shards",
+    "select_frames": "shards", "TrackConfig": "tracker", "track_video": "tracker",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pipeline.video' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"pipeline.video.{_WHERE[name]}"), name)

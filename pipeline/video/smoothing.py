@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 if TYPE_CHECKING:
     from pipeline.video.tracker import TrackConfig
@@ -74,6 +73,8 @@ def savgol_on_grid(times: np.ndarray, values: np.ndarray, spacing: float, window
         return values.copy()
     grid = np.linspace(times[0], times[-1], count)
     on_grid = np.stack([np.interp(grid, times, values[:, c]) for c in range(2)], axis=1)
+    from scipy.signal import savgol_filter  # here: importing scipy.signal costs 2 s, and most jobs never smooth
+
     filtered = savgol_filter(on_grid, window, polyorder, axis=0, mode="interp")
     return np.stack([np.interp(times, grid, filtered[:, c]) for c in range(2)], axis=1)
 

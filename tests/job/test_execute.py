@@ -1,4 +1,4 @@
-"""The driver (pipeline.job.execute): exports run from the spec at the end of a job."""
+"""The driver (pipeline.job.execute): exports from the spec, settings that never change rows, the executor choice."""
 from __future__ import annotations
 
 import json
@@ -22,22 +22,51 @@ def test_exports_from_the_spec(job_ray, tmp_path):
         assert all(len(p["pose_keypoints_2d"]) == 25 * 3 for p in body["people"])
 
 
-def test_same_rows_whatever_the_batch_shard_and_thread_settings(job_ray, media_dir, tmp_path):
+def test_same_rows_whatever_the_batch_shard_thread_and_executor_settings(job_ray, media_dir, tmp_path):
     """The default network (openvino backend on CPU) gives identical rows for other batch sizes,
-    shard sizes and actor threads: throughput settings never change the labels."""
+    shard sizes, actor threads and executors (Ray, 1 or 2 threads per actor; inline, this
+    machine's threads): throughput settings never change the labels."""
     import numpy as np
 
     import pipeline
 
     photos = [str(media_dir / "images" / n) for n in ("p1.jpg", "p3.jpg", "apink3.jpg")]
     rows = []
-    for i, settings in enumerate(({"batch_size": 1, "images_per_shard": 1, "cpus_per_actor": 1.0},
-                                  {"batch_size": 4, "images_per_shard": 3, "cpus_per_actor": 0.5})):
+    for i, settings in enumerate(({"batch_size": 1, "images_per_shard": 1, "cpus_per_actor": 1.0, "executor": "ray"},
+                                  {"batch_size": 4, "images_per_shard": 3, "cpus_per_actor": 0.5, "executor": "ray"},
+                                  {"batch_size": 2, "images_per_shard": 2, "executor": "inline"})):
         out = tmp_path / f"out{i}"
-        run_job(build_spec({"input": photos, "output": str(out), "progress": False, **settings}))
+        summary = run_job(build_spec({"input": photos, "output": str(out), "progress": False, **settings}))
+        assert summary.executor == settings["executor"]
         poses = pipeline.read_poses(out).sort_values(["source_uri", "person_index"]).reset_index(drop=True)
         rows.append(poses)
-    a, b = rows
-    assert len(a) == len(b) > 0 and list(a.source_uri) == list(b.source_uri)
-    np.testing.assert_array_equal(pipeline.keypoints_array(a), pipeline.keypoints_array(b))
-    np.testing.assert_array_equal(a.score.to_numpy(), b.score.to_numpy())
+    a = rows[0]
+    assert len(a) > 0
+    for b in rows[1:]:
+        assert list(a.source_uri) == list(b.source_uri)
+        np.testing.assert_array_equal(pipeline.keypoints_array(a), pipeline.keypoints_array(b))
+        np.testing.assert_array_equal(a.score.to_numpy(), b.score.to_numpy())
+
+
+def test_auto_runs_small_local_jobs_inline_and_larger_ones_on_ray(job_ray, tmp_path, monkeypatch):
+    """executor auto: inline while the frames left to label are at most INLINE_MAX_FRAMES (here
+    made 3), else Ray; a cluster address always means Ray."""
+    from pipeline.job import execute
+
+    monkeypatch.setattr(execute, "INLINE_MAX_FRAMES", 3)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(1, 5):
+        standin.write_image(folder / f"img{i}.png", i)
+    base = {"output": str(tmp_path / "out"), "progress": False, "images_per_shard": 1, "tracking": False}
+    small = run_job(build_spec({**base, "input": [str(folder / f"img{i}.png") for i in (1, 2, 3)]}),
+                    runner_factory=standin.RenderedRunner, model_id="standin@0")
+    assert small.executor == "inline" and small.shards_done == 3
+    # 4 images, 3 of them done: 1 frame left to label, inline again
+    again = run_job(build_spec({**base, "input": [str(folder)]}), runner_factory=standin.RenderedRunner,
+                    model_id="standin@0")
+    assert again.executor == "inline" and (again.shards_skipped, again.shards_done) == (3, 1)
+    larger = run_job(build_spec({**base, "input": [str(folder)], "output": str(tmp_path / "out2")}),
+                     runner_factory=standin.RenderedRunner, model_id="standin@0")
+    assert larger.executor == "ray" and larger.shards_done == 4 and larger.status == "complete"
+    assert not execute._may_run_inline(build_spec({**base, "input": [str(folder)], "ray_address": "auto"}))

@@ -1,5 +1,5 @@
-"""End to end on local Ray with a stand-in network whose maps are rendered from known skeletons:
-the Parquet poses must equal those skeletons; bad inputs land in `errors`, the rest completes."""
+"""End to end, inline and on local Ray, with a stand-in network whose maps are rendered from known
+skeletons: the poses must equal those skeletons; bad inputs land in `errors`, the rest completes."""
 from __future__ import annotations
 
 import functools
@@ -30,11 +30,14 @@ def synthetic(tmp_path):
     return folder, truth
 
 
-def test_poses_equal_known_skeletons(job_ray, synthetic, tmp_path):
+@pytest.mark.parametrize("executor", ["inline", "ray"])
+def test_poses_equal_known_skeletons(job_ray, synthetic, tmp_path, executor):
     folder, truth = synthetic
     out = tmp_path / "out"
-    summary = run_job(_spec([folder], out), runner_factory=standin.RenderedRunner, model_id="standin@0")
+    summary = run_job(_spec([folder], out, executor=executor), runner_factory=standin.RenderedRunner,
+                      model_id="standin@0")
     assert summary.status == "complete" and summary.shards_total == 3 and summary.frames == 7
+    assert summary.executor == executor
     assert summary.people == sum(len(t) for t in truth.values())
 
     poses, frames = pipeline.read_poses(out), pipeline.read_frames(out)
@@ -69,7 +72,8 @@ def test_poses_equal_known_skeletons(job_ray, synthetic, tmp_path):
     np.testing.assert_array_equal(pipeline.keypoints_array(after), pipeline.keypoints_array(before))
 
 
-def test_bad_inputs_land_in_errors(job_ray, synthetic, tmp_path, media_dir):
+@pytest.mark.parametrize("executor", ["inline", "ray"])
+def test_bad_inputs_land_in_errors(job_ray, synthetic, tmp_path, media_dir, executor):
     folder, truth = synthetic
     real = (media_dir / "images" / "p1.jpg").read_bytes()
     (folder / "empty.jpg").write_bytes(b"")
@@ -78,7 +82,7 @@ def test_bad_inputs_land_in_errors(job_ray, synthetic, tmp_path, media_dir):
     (folder / "notes.txt").write_text("not media")
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(5000))
     out = tmp_path / "out"
-    summary = run_job(_spec([folder, tmp_path / "missing-folder"], out),
+    summary = run_job(_spec([folder, tmp_path / "missing-folder"], out, executor=executor),
                       runner_factory=standin.RenderedRunner, model_id="standin@0")
     assert summary.status == "complete_with_errors"
     errors = pipeline.read_errors(out)
@@ -99,11 +103,13 @@ def test_bad_inputs_land_in_errors(job_ray, synthetic, tmp_path, media_dir):
 
 
 def test_worker_crash_is_retried_and_poison_shard_goes_to_errors(job_ray, synthetic, tmp_path):
+    """On Ray a crashing network only takes its actor's process down (inline, it would take the job)."""
     folder, truth = synthetic
+    ray_spec = functools.partial(_spec, executor="ray")
     # 1) The network actor dies once mid-job: Ray restarts it, the shard is retried, nothing is lost.
     out = tmp_path / "once"
     factory = functools.partial(standin.RenderedRunner, crash_once=str(tmp_path / "crashed"))
-    s = run_job(_spec([folder], out), runner_factory=factory, model_id="standin@0")
+    s = run_job(ray_spec([folder], out), runner_factory=factory, model_id="standin@0")
     assert (tmp_path / "crashed").exists()
     assert s.status == "complete" and s.frames == 7
     assert pipeline.read_errors(out).empty
@@ -112,7 +118,7 @@ def test_worker_crash_is_retried_and_poison_shard_goes_to_errors(job_ray, synthe
     # The shard is not committed as done: its 3 inputs are pending, retried by the next run.
     out = tmp_path / "poison"
     factory = functools.partial(standin.RenderedRunner, poison={2})
-    s = run_job(_spec([folder], out, shard_retries=1), runner_factory=factory, model_id="standin@0")
+    s = run_job(ray_spec([folder], out, shard_retries=1), runner_factory=factory, model_id="standin@0")
     assert s.status == "incomplete" and s.shards_failed == 1 and s.shards_done == 2 and s.pending == 3
     errors = pipeline.read_errors(out)
     assert sorted(errors.input.map(os.path.basename)) == ["img01.png", "img02.png", "img03.png"]
@@ -120,6 +126,6 @@ def test_worker_crash_is_retried_and_poison_shard_goes_to_errors(job_ray, synthe
     frames = pipeline.read_frames(out)
     assert sorted(frames.source_uri.map(os.path.basename)) == [f"img{i:02d}.png" for i in range(4, 8)]
     # Re-running retries only the failed shard (here: without the poison, it now succeeds).
-    s = run_job(_spec([folder], out), runner_factory=standin.RenderedRunner, model_id="standin@0")
+    s = run_job(ray_spec([folder], out), runner_factory=standin.RenderedRunner, model_id="standin@0")
     assert s.shards_skipped == 2 and s.shards_done == 1 and s.status == "complete"
     assert pipeline.read_errors(out).empty and len(pipeline.read_frames(out)) == 7

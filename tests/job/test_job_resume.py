@@ -44,7 +44,7 @@ IMAGES = ("p1.jpg", "valid_person1.jpg", "p3.jpg", "p2.jpg", "apink3.jpg", "COCO
 
 def _cmd(media_dir: Path, out: Path, progress: bool = False) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", "run", "--input", *(str(media_dir / "images" / n) for n in IMAGES),
-            "--output", str(out), "--images-per-shard", "1", "--batch-size", "1", "--num-cpus", "2",
+            "--output", str(out), "--images-per-shard", "1", "--batch-size", "1", "--num-cpus", "2", "--executor", "ray",
             "--progress" if progress else "--no-progress"]
 
 

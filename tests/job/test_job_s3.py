@@ -13,9 +13,9 @@ from pipeline.job.execute import JobError
 from pipeline import testing as standin
 
 
-def _spec(inputs, output, options):
+def _spec(inputs, output, options, **kw):
     return build_spec({"input": inputs, "output": output, "images_per_shard": 2, "progress": False,
-                       "tracking": False, "storage_options": options})
+                       "tracking": False, "storage_options": options, **kw})
 
 
 def _run(spec):
@@ -39,7 +39,7 @@ def bucket(s3, tmp_path_factory):
 
 def test_s3_input_and_output(job_ray, s3, bucket):
     out = "s3://media/out/job1"
-    summary = _run(_spec(["s3://media/in/"], out, s3.options))
+    summary = _run(_spec(["s3://media/in/"], out, s3.options, executor="ray"))  # its workers' logs are checked
     assert summary.status == "complete_with_errors" and summary.frames == 4
     errors = pipeline.read_errors(out, storage_options=s3.options)
     assert list(errors.input) == ["s3://media/in/readme.md"] and errors.stage.item() == "list"

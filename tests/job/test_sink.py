@@ -111,7 +111,7 @@ def test_two_drivers_at_once(tmp_path):
         from pipeline import testing
         from pipeline.job import build_spec, run_job
         spec = build_spec({{"input": [{str(folder)!r}], "output": {str(out)!r}, "progress": False,
-                           "images_per_shard": 2, "num_cpus": 2, "pool_size": 1}})
+                           "images_per_shard": 2, "num_cpus": 2, "pool_size": 1, "executor": "ray"}})
         s = run_job(spec, runner_factory=testing.RenderedRunner, model_id="standin@0")
         print("DONE", s.shards_done, s.shards_skipped, s.shards_by_other_drivers, s.status)
     """)

@@ -152,6 +152,8 @@ def test_new_keys_defaults_and_values(tmp_path):
     ("target_fps: 0\n", "key 'target_fps' must be a positive number or null"),
     ("target_fps: 5\nframe_step: 2\n", "give target_fps or frame_step, not both"),
     ("start_s: -1\n", "key 'start_s' must be a number >= 0"),
+    ("executor: inline\nray_address: auto\n", "inline runs in this process, not on the Ray cluster 'auto'"),
+    ("executor: dask\n", "key 'executor' must be one of auto, ray, inline"),
     ("start_s: 10\nend_s: 10\n", "key 'end_s' must be greater than start_s"),
     ("compact: yes please\n", "key 'compact' must be true or false"),
     ("max_pixels: 0\n", "key 'max_pixels' must be a positive integer"),
@@ -177,7 +179,8 @@ def test_config_id_follows_the_settings_that_change_rows(tmp_path):
                     {"scales": [1.0, 2.0]}, {"precision": "fp16"}):
         assert load_spec(path, changed).config_id() != base, changed
     for same in ({"backend": "torch"}, {"compact": True}, {"images_per_shard": 3}, {"frames_per_shard": 7},
-                 {"max_pixels": 10}, {"max_aspect": 2.0}, {"batch_size": 1}, {"pool_size": 3}):
+                 {"max_pixels": 10}, {"max_aspect": 2.0}, {"batch_size": 1}, {"pool_size": 3},
+                 {"executor": "inline"}):
         assert load_spec(path, same).config_id() == base, same
     assert load_spec(path, {"track": {"min_similarity": 0.3}}).config_id() == base  # the default: same rows
 
