@@ -21,11 +21,13 @@ the sample photos of ../shared/media/images. In one run, alternating rounds, med
     unbucketed inputs (the reference's shapes); the parser vs OMZ's decoder; start-up (runner
     construction: weights, read, first compile) with a cold and a warm cache.
 (c) whole run: ``posepipe run --backend B --num-cpus 2`` over ``--photos`` photos (the sample photos
-    repeated at 5 sizes into a temporary folder, never into the repo), as a subprocess including
+    repeated at 5 sizes into a temporary folder, never into the repo), with the default executor
+    (auto: inline for 60 photos) and with ``--executor ray``, as a subprocess including
     start-up, against the reference pipeline over the same photos, also a subprocess
     (``--reference-run``), both with 2 threads.
 
-    python bench/cpu_backends.py [--rounds 3] [--photos 60] [--runs openvino torch] [--no-whole-run]
+    python bench/cpu_backends.py [--rounds 3] [--photos 60] [--runs openvino torch] [--executors auto ray] [--whole-rounds 3]
+        [--no-whole-run] [--no-network]
 
 Prints Markdown tables and writes bench/results/cpu_backends.json. Figures from a shared machine are
 noisy: compare the ratios measured in the same run.
@@ -33,6 +35,7 @@ noisy: compare the ratios measured in the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -43,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -233,30 +237,43 @@ def network_figures(args, classes, cache: Path) -> tuple[list[dict], dict]:
 
 
 def whole_runs(args, reference_ok: bool) -> list[dict]:
-    """(c): posepipe run per backend and the reference pipeline, as subprocesses over the same photos."""
-    rows = []
+    """(c): posepipe run per backend and executor and the reference pipeline, as subprocesses over the
+    same photos, ``--whole-rounds`` alternating rounds (the order rotates each round), medians."""
     with tempfile.TemporaryDirectory(prefix="posepipe-cpu-bench-") as tmp:
         folder = Path(tmp) / "photos"
         make_whole_run_folder(folder, args.photos)
         env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
         posepipe = str(Path(sys.executable).with_name("posepipe"))
-        for backend in args.runs:
-            out = Path(tmp) / f"out-{backend}"
+
+        def posepipe_run(backend: str, flags: list[str]) -> tuple[float, dict]:
+            out = Path(tmp) / "out"
             wall, _ = timed_subprocess([posepipe, "run", "--input", str(folder), "--output", str(out),
-                                        "--backend", backend, "--num-cpus", "2", "--no-progress"], env)
-            manifest = json.loads((out / "_manifest.json").read_text())
-            people = manifest.get("summary", {}).get("people")
-            rows.append({"what": f"posepipe run --backend {backend} --num-cpus 2", "wall_s": round(wall, 2),
-                         "images": args.photos, "people": people})
+                                        "--backend", backend, "--num-cpus", "2", "--no-progress", *flags], env)
+            summary = json.loads((out / "_manifest.json").read_text()).get("summary", {})
             shutil.rmtree(out, ignore_errors=True)
-            print(f"  whole run {backend}: {wall:.1f} s", file=sys.stderr)
-        if reference_ok:
+            return wall, {"executor": summary.get("executor"), "people": summary.get("people")}
+
+        def reference_run_() -> tuple[float, dict]:
             wall, stdout = timed_subprocess([sys.executable, __file__, "--reference-run", str(folder),
                                              "--reference-path", args.reference_path, "--threads", "2"], env)
-            rows.append({"what": "reference pipeline, 2 threads", "wall_s": round(wall, 2), "images": args.photos,
-                         "people": json.loads(stdout.strip().splitlines()[-1])["people"]})
-            print(f"  whole run reference: {wall:.1f} s", file=sys.stderr)
-    return rows
+            return wall, {"people": json.loads(stdout.strip().splitlines()[-1])["people"]}
+
+        configs: dict[str, Callable] = {}
+        for backend in args.runs:
+            for executor in args.executors:
+                flags = [] if executor == "auto" else ["--executor", executor]
+                what = f"posepipe run --backend {backend} --num-cpus 2 {' '.join(flags)}".strip()
+                configs[what] = functools.partial(posepipe_run, backend, flags)
+        if reference_ok:
+            configs["reference pipeline, 2 threads"] = reference_run_
+        labels, walls, info = list(configs), {k: [] for k in configs}, {}
+        for r in range(args.whole_rounds):
+            for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+                wall, info[label] = configs[label]()
+                walls[label].append(wall)
+                print(f"  whole run {r + 1}/{args.whole_rounds} {label}: {wall:.1f} s", file=sys.stderr)
+    return [{"what": label, **info[label], "wall_s": round(statistics.median(walls[label]), 2),
+             "rounds_s": [round(w, 2) for w in walls[label]], "images": args.photos} for label in labels]
 
 
 def main() -> None:
@@ -264,7 +281,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--photos", type=int, default=60, help="photos in the whole-run folder")
     ap.add_argument("--runs", nargs="*", default=["openvino", "torch"], help="backends for the whole run")
+    ap.add_argument("--executors", nargs="*", default=["auto", "ray"],
+                    help="executors for the whole run (auto: inline for these photos)")
+    ap.add_argument("--whole-rounds", type=int, default=3, help="alternating rounds of (c); medians")
     ap.add_argument("--no-whole-run", action="store_true", help="skip (c)")
+    ap.add_argument("--no-network", action="store_true", help="skip (b) and the network figures of (a)")
     ap.add_argument("--reference-path", default="/tmp/bench-venv", help="where openmodelzoo-modelapi is installed")
     ap.add_argument("--reference-run", help=argparse.SUPPRESS)  # internal: the reference over a folder
     ap.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
@@ -277,8 +298,10 @@ def main() -> None:
     if classes is None:
         print(f"(a) skipped: openmodelzoo-modelapi not found in {args.reference_path!r}; install it with\n    {INSTALL}",
               file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="posepipe-ov-cache-") as cache:
-        rows, startup = network_figures(args, classes, Path(cache))
+    rows, startup = [], {}
+    if not args.no_network:
+        with tempfile.TemporaryDirectory(prefix="posepipe-ov-cache-") as cache:
+            rows, startup = network_figures(args, classes, Path(cache))
     whole = [] if args.no_whole_run else whole_runs(args, classes is not None)
 
     by = {r["what"]: r for r in rows}
@@ -293,20 +316,23 @@ def main() -> None:
     for w in whole:
         w["vs_reference"] = round(w["wall_s"] / ref_run["wall_s"], 2) if ref_run else None
 
-    print("\n| network / stage (13 photos, height 368, batch 1) | ms/image | images/s | time vs reference, same threads "
-          "| time vs reference f32 |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['what']} | {r['ms_per_image']} | {r['images_per_s']} | {r['vs_reference'] or '-'} "
-              f"| {r['vs_reference_f32'] or '-'} |")
-    print("\n| start-up | s |\n|---|---|")
-    for k, v in startup.items():
-        print(f"| {k} | {v} |")
+    if rows:
+        print("\n| network / stage (13 photos, height 368, batch 1) | ms/image | images/s "
+              "| time vs reference, same threads | time vs reference f32 |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['what']} | {r['ms_per_image']} | {r['images_per_s']} | {r['vs_reference'] or '-'} "
+                  f"| {r['vs_reference_f32'] or '-'} |")
+        print("\n| start-up | s |\n|---|---|")
+        for k, v in startup.items():
+            print(f"| {k} | {v} |")
     if whole:
-        print(f"\n| whole run ({args.photos} photos, incl. start-up) | wall s | people | time vs reference |")
-        print("|---|---|---|---|")
+        print(f"\n| whole run ({args.photos} photos, incl. start-up; median of {args.whole_rounds}) | executor "
+              "| wall s | rounds s | people | time vs reference |")
+        print("|---|---|---|---|---|---|")
         for w in whole:
-            print(f"| {w['what']} | {w['wall_s']} | {w['people']} | {w['vs_reference'] if w['vs_reference'] else '-'} |")
+            print(f"| {w['what']} | {w.get('executor') or '-'} | {w['wall_s']} | {', '.join(map(str, w['rounds_s']))} "
+                  f"| {w['people']} | {w['vs_reference'] if w['vs_reference'] else '-'} |")
     import openvino
 
     meta = {"openvino": openvino.__version__, "cpu": platform.processor() or platform.machine(),

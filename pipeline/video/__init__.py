@@ -6,12 +6,16 @@ import the tracker's pandas and scipy.
 """
 import importlib
 
+# Imported here, not on first use: the function ``probe`` has its submodule's name, and importing the
+# submodule (as pipeline.video.shards does) would otherwise leave the module in that attribute.
+from pipeline.video.probe import VideoInfo, probe
+
 _WHERE = {
     "Frame": "decode", "iter_frames": "decode", "rotate_image": "decode", "VideoDecodeError": "errors",
-    "VideoInfo": "probe", "probe": "probe", "FrameRange": "shards", "plan_shards": "shards",
-    "select_frames": "shards", "TrackConfig": "tracker", "track_video": "tracker",
+    "FrameRange": "shards", "plan_shards": "shards", "select_frames": "shards", "TrackConfig": "tracker",
+    "track_video": "tracker",
 }
-__all__ = sorted(_WHERE)
+__all__ = sorted([*_WHERE, "VideoInfo", "probe"])
 
 
 def __getattr__(name: str):
