@@ -84,6 +84,7 @@ class InlineExecutor:
         work.run(calls, pool, MAX_IN_FLIGHT, todo)
 
     def close(self) -> None:
+        """Stop the threads: calls not started are dropped (after an interrupt, say), running ones end."""
         for pool in self.pools.values():
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
         self.pools = {}
