@@ -16,11 +16,12 @@ UV_VERSION ?= uv==0.13.9
 
 install: $(VENV)/.installed
 
+# --compile-bytecode: the .pyc files are written at install, so no process (the driver, each Ray worker)
+# compiles the dependencies' sources again at import, even where PYTHONDONTWRITEBYTECODE is set (2.4 s
+# per process on a 2-core machine).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH)" "$(UV_VERSION)"
-	# --compile-bytecode: .pyc files written now, so no process (the driver, each Ray worker) compiles
-	# the dependencies' sources again at import, even where PYTHONDONTWRITEBYTECODE is set (2.4 s each here).
 	$(UV) pip install -q --compile-bytecode --python $(PY) -r requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	$(UV) pip install -q --python $(PY) --no-deps controlnet-aux==0.0.10  # tests/export load only its open_pose/util.py (draw_bodypose) as the drawing reference

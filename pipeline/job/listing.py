@@ -131,22 +131,74 @@ def _local_files(item: str, path: str, literal: bool) -> Iterator[tuple[str, os.
         yield path, os.stat(path)
 
 
+#: keys per ListObjectsV2 request when an S3 folder is listed page by page (S3's maximum)
+S3_PAGE_KEYS = 1000
+
+
+async def _next_page(pages) -> dict | None:
+    try:
+        return await pages.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def _s3_pages(fs, path: str) -> Iterator[list[dict]]:
+    """The object info dicts under the S3 folder ``path`` (s3fs), one ListObjectsV2 page at a time,
+    in key order: S3 lists keys in UTF-8 byte order, which is Python's str order of the names.
+    Only the page being read is held, so a prefix of 10^7 objects is never in memory at once."""
+    from fsspec.asyn import sync
+
+    bucket, key, _ = fs.split_path(path)
+    prefix = key.rstrip("/") + "/" if key else ""
+    # s3fs's own paging (each page retried like any of its requests); its public find() collects all pages.
+    pages = fs._list_pages("list_objects_v2", Bucket=bucket, Prefix=prefix, MaxKeys=S3_PAGE_KEYS, **fs.req_kw)
+    while (page := sync(fs.loop, _next_page, pages)) is not None:
+        infos = []
+        for c in page.get("Contents", []):
+            if not c["Key"].endswith("/"):  # a folder marker, not a file
+                c["type"] = "file"
+                fs._fill_info(c, bucket)
+                infos.append(c)
+        yield infos
+
+
+def _folder_files(fs, path: str) -> Iterator[dict]:
+    """Info dicts of the files below folder ``path``, sorted by name: streamed page by page on S3,
+    from one ``find`` on other filesystems."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if "s3" in protocols and hasattr(fs, "_list_pages") and not getattr(fs, "version_aware", False):
+        last = ""
+        for infos in _s3_pages(fs, path):
+            for info in infos:
+                if info["name"] < last:
+                    raise RuntimeError(f"the store listed {info['name']!r} after {last!r}: not in key order, "
+                                       "which S3 guarantees; list this prefix with a glob instead")
+                last = info["name"]
+                yield info
+        return
+    yield from sorted((i for i in fs.find(path, detail=True).values() if i.get("type") == "file"),
+                      key=lambda i: i["name"])
+
+
 def _remote_files(fs, item: str, path: str, literal: bool) -> Iterator[dict]:
-    """fsspec info dicts of the files input ``item`` names on ``fs``, sorted by name."""
+    """fsspec info dicts of the files input ``item`` names on ``fs``, sorted by name (hidden files
+    and folders, ``.name``, skipped below a folder)."""
     if not literal and _has_glob(path) and not fs.exists(path):
-        infos = [i for i in fs.glob(path, detail=True).values() if i.get("type") == "file"]
+        infos = sorted((i for i in fs.glob(path, detail=True).values() if i.get("type") == "file"),
+                       key=lambda i: i["name"])
         if not infos:
             raise FileNotFoundError(f"no files match the pattern {item}")
+        yield from infos
     elif fs.isdir(path):
-        base = path.rstrip("/")
-        infos = [i for i in fs.find(path, detail=True).values() if i.get("type") == "file"
-                 and not any(part.startswith(".") for part in i["name"][len(base):].split("/"))]
-        if not infos:
+        base, found = path.rstrip("/"), False
+        for info in _folder_files(fs, base):
+            if not any(part.startswith(".") for part in info["name"][len(base):].split("/")):
+                found = True
+                yield info
+        if not found:
             raise FileNotFoundError(f"the folder {item} holds no files")
     else:
-        infos = [fs.info(path)]
-    infos.sort(key=lambda i: i["name"])
-    yield from infos
+        yield fs.info(path)
 
 
 def _unsupported(uri: str) -> ErrorRecord:

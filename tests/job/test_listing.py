@@ -171,3 +171,44 @@ def test_listing_errors_hold_no_credentials(tmp_path):
     assert row.input == "s3://alice:***@no-such-bucket-posepipe/photos/"
     text = f"{row.input} {row.message}"
     assert not [p for p in ("PLANTED-URL-PASS", "PLANTED-KEY-ID", "PLANTED-SECRET-VALUE") if p in text], text
+
+
+def test_an_s3_folder_is_listed_page_by_page_in_key_order(s3, monkeypatch):
+    """On S3 a folder's listing streams one ListObjectsV2 page at a time (here pages of 2 keys): the
+    first source comes after one page, and the whole listing equals s3fs's own ``find`` (sorted,
+    hidden files and folder markers left out, the same sizes and ETags, so the same source ids)."""
+    import s3fs
+
+    from pipeline.job import listing
+
+    fs = s3.fs()
+    fs.mkdir("paged")
+    names = ["b/2.jpg", "b/10.jpg", "a-b.jpg", "a/1.png", "a/x/.hidden.jpg", ".hidden/c.jpg", "z.mp4", "日本.jpg"]
+    for i, name in enumerate(names):
+        fs.pipe_file(f"paged/in/{name}", bytes([i]) * (10 + i))
+    fs.pipe_file("paged/in/a/x/", b"")  # a folder marker object
+    monkeypatch.setattr(listing, "S3_PAGE_KEYS", 2)
+    pages = []
+    real_call = s3fs.S3FileSystem._call_s3
+
+    async def counting(self, method, *args, **kwargs):
+        if method == "list_objects_v2" and kwargs.get("MaxKeys") == 2:
+            pages.append(kwargs.get("ContinuationToken"))
+        return await real_call(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counting)
+    stream = iter_sources(["s3://paged/in/"], s3.options)
+    first = next(stream)
+    assert first.uri == "s3://paged/in/a-b.jpg" and len(pages) == 1
+    listed = [first, *stream]
+    assert len(pages) == 5  # 9 keys in pages of 2
+    expected = sorted((i for i in fs.find("paged/in", detail=True).values()
+                       if i["type"] == "file" and "/." not in i["name"] and not i["name"].endswith("/")),
+                      key=lambda i: i["name"])  # find() counts a folder marker as a file; the listing does not
+    assert [s.uri for s in listed] == ["s3://" + i["name"] for i in expected]
+    assert [s.uri.rsplit("/in/", 1)[1] for s in listed] == ["a-b.jpg", "a/1.png", "b/10.jpg", "b/2.jpg", "z.mp4",
+                                                           "日本.jpg"]
+    assert [s.size for s in listed] == [i["size"] for i in expected]
+    assert [s.source_id for s in listed] == [listing.source_id("s3://" + i["name"], i["size"], listing._etag(i))
+                                            for i in expected]
+    assert [s.kind for s in listed] == ["image", "image", "image", "image", "video", "image"]
