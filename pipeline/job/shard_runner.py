@@ -9,6 +9,7 @@ the job (finished work is known from the shard_log, never kept in a per-shard re
 """
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pipeline.job.records import ErrorRecord, Shard, ShardResult
 
 DONE_REFRESH_S = 10.0  # how often shards waiting on another driver's lease are checked again
 RENEW_S = 120.0        # how often the leases of shards in flight are renewed (well inside LEASE_S)
+CLAIM_BATCH = 16       # new shards leased, and checked against the shard_log in one query, at a time
 
 
 @dataclass
@@ -129,27 +131,30 @@ class ShardRunner:
         self.stages, self.pool, self.max_in_flight, self.shard_retries = stages, pool, max_in_flight, shard_retries
         self.on_result, self.on_failed, self.tick, self.on_elsewhere = on_result, on_failed, tick, on_elsewhere
         self.queue: deque[tuple[Shard, int, bool]] = deque()
+        self.claimed: deque[Shard] = deque()  # new shards leased by this driver, not yet submitted
         self.in_flight: dict[Any, InFlight] = {}
         self.elsewhere: list[Shard] = []  # shards another driver holds the lease of
 
     def run(self, shards: Iterable[Shard]) -> None:
         """Process ``shards`` (each once, unless another driver holds or commits it), pulling them
-        from the iterable only as room opens up, so a streamed plan is never held whole. Shards
+        from the iterable only as room opens up, CLAIM_BATCH at a time, so a streamed plan is never
+        held whole; each batch is leased and checked against the shard_log at once. Shards
         leased by another driver are left to it, checked every DONE_REFRESH_S, and taken over if
         its lease expires before they are committed."""
         self.upcoming: Iterator[Shard] | None = iter(shards)
         checked = renewed = time.monotonic()
-        while self.queue or self.in_flight or self.upcoming is not None or self.elsewhere:
+        while self.queue or self.claimed or self.in_flight or self.upcoming is not None or self.elsewhere:
             now = time.monotonic()
             if self.elsewhere and now - checked > DONE_REFRESH_S:
                 self._check_elsewhere()
                 checked = now
-            if self.in_flight and now - renewed > RENEW_S:
-                self.stages.renew([j.shard.shard_id for j in self.in_flight.values()])
+            if (self.in_flight or self.claimed) and now - renewed > RENEW_S:
+                self.stages.renew([j.shard.shard_id for j in self.in_flight.values()] +
+                                  [shard.shard_id for shard in self.claimed])
                 renewed = now
             self._fill()
             if not self.in_flight:
-                if self.elsewhere and not self.queue and self.upcoming is None:
+                if self.elsewhere and not self.queue and not self.claimed and self.upcoming is None:
                     time.sleep(min(1.0, DONE_REFRESH_S))  # only other drivers' shards are left
                 continue
             for ref in self.stages.wait(list(self.in_flight), 1.0):
@@ -160,45 +165,38 @@ class ShardRunner:
     def _check_elsewhere(self) -> None:
         """Drop the shards another driver committed; claim those whose lease has expired."""
         done = self.stages.done(self.elsewhere)
-        waiting = []
-        for shard in self.elsewhere:
+        waiting, self.elsewhere = self.elsewhere, []
+        for shard in waiting:
             if shard.shard_id in done:
                 self.on_elsewhere(shard)
-            else:
-                owner = self._claim(shard)
-                if owner == "mine":
-                    self.queue.append((shard, 1, False))
-                elif owner == "theirs":
-                    waiting.append(shard)
-        self.elsewhere = waiting
+        for shard in self._claim([s for s in waiting if s.shard_id not in done]):
+            self.queue.append((shard, 1, False))
 
-    def _claim(self, shard: Shard) -> str:
-        """Lease ``shard`` for this driver: "mine"; "theirs" while another driver holds it; "done" when
-        another driver committed it since it was planned (the lease is given back, on_elsewhere called)."""
-        if not self.stages.claim(shard.shard_id):
-            return "theirs"
-        if self.stages.done([shard]):
-            self.stages.release(shard.shard_id)
-            self.on_elsewhere(shard)
-            return "done"
-        return "mine"
+    def _claim(self, shards: list[Shard]) -> list[Shard]:
+        """Lease ``shards`` for this driver and return those it now runs. A shard another driver
+        holds goes to ``elsewhere``; one another driver committed since it was planned (one
+        shard_log query for all of them) is given back and passed to on_elsewhere."""
+        mine = []
+        for shard in shards:
+            (mine if self.stages.claim(shard.shard_id) else self.elsewhere).append(shard)
+        done = self.stages.done(mine) if mine else set()
+        for shard in mine:
+            if shard.shard_id in done:
+                self.stages.release(shard.shard_id)
+                self.on_elsewhere(shard)
+        return [shard for shard in mine if shard.shard_id not in done]
 
     def _next(self) -> tuple[Shard, int, bool] | None:
-        """The next shard to submit (retries first, then new shards this driver could lease), or
-        None when there is none now."""
+        """The next shard to submit (retries first, then new shards this driver leased, CLAIM_BATCH
+        at a time), or None when there is none now."""
         if self.queue:
             return self.queue.popleft()
-        while self.upcoming is not None:
-            shard = next(self.upcoming, None)
-            if shard is None:
+        while not self.claimed and self.upcoming is not None:
+            batch = list(itertools.islice(self.upcoming, CLAIM_BATCH))
+            if len(batch) < CLAIM_BATCH:
                 self.upcoming = None
-            else:
-                owner = self._claim(shard)
-                if owner == "mine":
-                    return shard, 1, False
-                if owner == "theirs":
-                    self.elsewhere.append(shard)
-        return None
+            self.claimed.extend(self._claim(batch))
+        return (self.claimed.popleft(), 1, False) if self.claimed else None
 
     def _fill(self) -> None:
         while len(self.in_flight) < self.max_in_flight:
