@@ -25,6 +25,7 @@ EXIT_FAILED = 1      # the job or command failed (a cluster job FAILED or was ST
 EXIT_INVALID = 2     # invalid job spec, arguments or input file; cluster unreachable or refused the job
 EXIT_INCOMPLETE = 3  # finished with work left: failed shards or pending inputs (re-run to retry them),
                      # or --wait/--follow gave up while the cluster job keeps running
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT), as shells report it
 #: Every exit status of every ``posepipe`` command and what it means (shown by ``posepipe --help``).
 EXIT_CODES = {
     EXIT_OK: "done (a job that finished with errors rows for bad inputs is done)",
@@ -33,6 +34,7 @@ EXIT_CODES = {
     EXIT_INVALID: "invalid job spec, arguments or input; the cluster is unreachable or refused the job",
     EXIT_INCOMPLETE: "finished with work left: failed shards or pending inputs (run it again to retry them), "
                      "or --wait/--follow gave up while the cluster job keeps running",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): what was committed stays; run the same command again to go on",
 }
 
 
@@ -167,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return fail(args.command, "interrupted: the shards committed so far stay in the tables; run the same "
+                                  "command again to go on from there", EXIT_INTERRUPTED)
     except Exception:  # noqa: BLE001 - one error style; the traceback (URL passwords masked) stays visible
         sys.stderr.write(mask_text(traceback.format_exc()))
         return fail(args.command, "failed with the error above", EXIT_FAILED)

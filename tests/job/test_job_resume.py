@@ -1,5 +1,6 @@
-"""Kill a real `posepipe run` process with SIGKILL midway, run it again: finished shards are
-skipped, every frame is written exactly once and no pose row is duplicated or lost."""
+"""Kill a real `posepipe run` process with SIGKILL midway (on Ray), or interrupt it with Ctrl-C
+(inline), run it again: finished shards are skipped, every frame is written exactly once and no
+pose row is duplicated or lost."""
 from __future__ import annotations
 
 import json
@@ -42,10 +43,10 @@ def _running(pid: int) -> bool:
 IMAGES = ("p1.jpg", "valid_person1.jpg", "p3.jpg", "p2.jpg", "apink3.jpg", "COCO_val2014_000000000357.jpg")
 
 
-def _cmd(media_dir: Path, out: Path, progress: bool = False) -> list[str]:
+def _cmd(media_dir: Path, out: Path, progress: bool = False, executor: str = "ray") -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", "run", "--input", *(str(media_dir / "images" / n) for n in IMAGES),
-            "--output", str(out), "--images-per-shard", "1", "--batch-size", "1", "--num-cpus", "2", "--executor", "ray",
-            "--progress" if progress else "--no-progress"]
+            "--output", str(out), "--images-per-shard", "1", "--batch-size", "1", "--num-cpus", "2",
+            "--executor", executor, "--progress" if progress else "--no-progress"]
 
 
 def _done_shards(out: Path) -> dict[str, object]:
@@ -108,3 +109,35 @@ def test_sigkill_then_resume(media_dir, tmp_path):
     for row in frames.itertuples():
         assert counts.get(row.source_uri, 0) == row.num_people, row.source_uri
     assert len(poses) == manifest["summary"]["people"] == frames.num_people.sum()
+
+
+def test_ctrl_c_then_resume(media_dir, tmp_path):
+    """SIGINT (Ctrl-C) to an inline run: exit status 130 with one line saying how to go on, the
+    shards committed so far stay, and the same command finishes the job exactly."""
+    import signal as _signal
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cmd(media_dir, out, executor="inline"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: _signal.signal(_signal.SIGINT, _signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None and not _done_shards(out):
+            time.sleep(0.05)
+        assert proc.poll() is None, "run ended before it could be interrupted"
+        proc.send_signal(_signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "posepipe run: interrupted: the shards committed so far stay" in stderr and "Traceback" not in stderr
+    done_before = _done_shards(out)
+    assert 1 <= len(done_before) < len(IMAGES)
+    second = subprocess.run(_cmd(media_dir, out, executor="inline"), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"({len(done_before)} already done" in second.stdout, second.stdout
+    frames = pipeline.read_frames(out)
+    assert sorted(frames.source_uri.map(os.path.basename)) == sorted(IMAGES)  # each frame exactly once
+    poses = pipeline.read_poses(out)
+    assert not poses.duplicated(["source_id", "frame_index", "person_index"]).any()
+    assert len(poses) == frames.num_people.sum()
