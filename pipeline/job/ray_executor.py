@@ -213,6 +213,9 @@ class RayExecutor:
             "get": ray.get, "error": _ray_error,
             # the network actor's process died (not the commit actor, which Ray restarts)
             "died": lambda stage, exc: stage == "network" and isinstance(exc, ray.exceptions.RayActorError),
+            # the commit actor is out of reach while Ray restarts it (its node lost): its calls' own
+            # retries can all fail before Ray declares the node dead, so the shard is tried again later
+            "unavailable": lambda stage, exc: stage == "write" and isinstance(exc, ray.exceptions.RayActorError),
         }
         try:
             work.run(calls, pool, res["max_in_flight"], todo)

@@ -21,6 +21,8 @@ from pipeline.job.records import ErrorRecord, Shard, ShardResult
 DONE_REFRESH_S = 10.0  # how often shards waiting on another driver's lease are checked again
 RENEW_S = 120.0        # how often the leases of shards in flight are renewed (well inside LEASE_S)
 CLAIM_BATCH = 16       # new shards leased, and checked against the shard_log in one query, at a time
+UNAVAILABLE_RETRY_S = 2.0     # a shard whose stage was only out of reach (Stages.unavailable) is tried again after this,
+UNAVAILABLE_WINDOW_S = 180.0  # without counting an attempt, for this long (a lost node takes Ray ~30 s to declare)
 
 
 @dataclass
@@ -51,13 +53,19 @@ def _nothing(*args) -> None:
     return None
 
 
+def _never(*args) -> bool:
+    return False
+
+
 @dataclass
 class Stages:
     """The executor's calls for one job: ``decode(shard)``, ``network(actor, decoded)``, ``commit(cands)``
     return handles; ``wait(handles, timeout_s)`` returns those of them that are finished (at least one,
     unless the timeout passes), ``get(handle)`` a finished handle's result (raising its stage's error),
     ``error(handle)`` a finished handle's user-level exception or None, ``died(stage, exc)`` whether
-    ``exc`` means the network replica itself died (its process crashed);
+    ``exc`` means the network replica itself died (its process crashed), ``unavailable(stage, exc)``
+    whether it means the stage's worker is only out of reach for now (the commit actor restarting
+    after its node was lost: the shard is tried again later without counting an attempt);
     ``failed(shard, stage, exc, attempts)`` records a shard that gave up;
     ``done(shards)`` reads which of those shards are finished (their ids); ``track(shard)`` is called after
     each committed shard. Shard leases (pipeline.job.leases): ``claim(shard_id)`` is False while
@@ -74,6 +82,7 @@ class Stages:
     failed: Callable
     done: Callable[[list[Shard]], set]
     track: Callable[[Shard], None]
+    unavailable: Callable[[str, BaseException], bool] = _never
     claim: Callable[[str], bool] = _always
     renew: Callable[[list[str]], None] = _nothing
     release: Callable[[str], None] = _nothing
@@ -134,6 +143,8 @@ class ShardRunner:
         self.claimed: deque[Shard] = deque()  # new shards leased by this driver, not yet submitted
         self.in_flight: dict[Any, InFlight] = {}
         self.elsewhere: list[Shard] = []  # shards another driver holds the lease of
+        self.later: list[tuple[float, tuple[Shard, int, bool]]] = []  # (not before, queue item): out of reach
+        self.unavailable_since: dict[str, float] = {}  # shard id -> first time its stage was out of reach
 
     def run(self, shards: Iterable[Shard]) -> None:
         """Process ``shards`` (each once, unless another driver holds or commits it), pulling them
@@ -143,8 +154,12 @@ class ShardRunner:
         its lease expires before they are committed."""
         self.upcoming: Iterator[Shard] | None = iter(shards)
         checked = renewed = time.monotonic()
-        while self.queue or self.claimed or self.in_flight or self.upcoming is not None or self.elsewhere:
+        while (self.queue or self.claimed or self.in_flight or self.upcoming is not None or self.elsewhere
+               or self.later):
             now = time.monotonic()
+            if self.later:
+                self.queue.extend(item for due, item in self.later if due <= now)
+                self.later = [(due, item) for due, item in self.later if due > now]
             if self.elsewhere and now - checked > DONE_REFRESH_S:
                 self._check_elsewhere()
                 checked = now
@@ -154,8 +169,8 @@ class ShardRunner:
                 renewed = now
             self._fill()
             if not self.in_flight:
-                if self.elsewhere and not self.queue and not self.claimed and self.upcoming is None:
-                    time.sleep(min(1.0, DONE_REFRESH_S))  # only other drivers' shards are left
+                if (self.elsewhere or self.later) and not self.queue and not self.claimed and self.upcoming is None:
+                    time.sleep(min(1.0, DONE_REFRESH_S, UNAVAILABLE_RETRY_S))  # only shards to wait for are left
                 continue
             for ref in self.stages.wait(list(self.in_flight), 1.0):
                 self._finish(self.in_flight.pop(ref), ref)
@@ -223,14 +238,22 @@ class ShardRunner:
         except Exception:  # noqa: BLE001
             self._failed(job)
             return
+        self.unavailable_since.pop(job.shard.shard_id, None)
         self.stages.release(job.shard.shard_id)
         self.on_result(job.shard, result)
         self.stages.track(job.shard)
 
     def _failed(self, job: InFlight) -> None:
-        """A shard whose actor died is retried alone (a crash also fails the innocent calls queued on
-        that actor); only a failure while alone, or a plain exception, counts as an attempt."""
+        """A shard whose stage was only out of reach is tried again after UNAVAILABLE_RETRY_S, for up
+        to UNAVAILABLE_WINDOW_S, without counting; a shard whose actor died is retried alone (a crash
+        also fails the innocent calls queued on that actor); only a failure while alone, or a plain
+        exception, counts as an attempt."""
         stage, exc = job.failure(self.stages.error)
+        if self.stages.unavailable(stage, exc):
+            now = time.monotonic()
+            if now - self.unavailable_since.setdefault(job.shard.shard_id, now) < UNAVAILABLE_WINDOW_S:
+                self.later.append((now + UNAVAILABLE_RETRY_S, (job.shard, job.attempt, job.alone)))
+                return
         died = self.stages.died(stage, exc)
         if died:
             self.pool.drop(job.actor)
@@ -239,6 +262,7 @@ class ShardRunner:
         elif job.attempt <= self.shard_retries:
             self.queue.append((job.shard, job.attempt + 1, job.alone))
         else:
+            self.unavailable_since.pop(job.shard.shard_id, None)
             self.stages.failed(job.shard, stage, exc, job.attempt)
             self.stages.release(job.shard.shard_id)
             self.on_failed(job.shard)

@@ -13,6 +13,10 @@ from pipeline.job.records import Shard, Source
 from pipeline.job.shard_runner import ShardRunner, Stages
 
 
+class Unreachable(RuntimeError):
+    """What the stand-in commit stage raises while its worker is out of reach."""
+
+
 def _shards(n: int) -> list[Shard]:
     return [Shard(f"s{i:03d}", "images", (Source(f"/in/{i:03d}.jpg", "image", 1, "e", f"id{i}"),)) for i in range(n)]
 
@@ -21,10 +25,11 @@ class World:
     """Stages over a thread pool; ``network(shard)`` is what the network stage does with a shard
     (raise to fail it). Records every call the runner makes."""
 
-    def __init__(self, held_by_other=(), committed_by_other=(), network=lambda shard: shard.shard_id):
+    def __init__(self, held_by_other=(), committed_by_other=(), network=lambda shard: shard.shard_id,
+                 commit=lambda result: result):
         self.pool = ThreadPoolExecutor(2)
         self.held, self.committed = set(held_by_other), set(committed_by_other)
-        self.network_fn = network
+        self.network_fn, self.commit_fn = network, commit
         self.done_queries, self.released, self.failed, self.computed = [], [], [], []
 
     def claim(self, shard_id: str) -> bool:
@@ -42,9 +47,10 @@ class World:
         return Stages(
             decode=lambda shard: self.pool.submit(lambda: shard),
             network=lambda actor, d: self.pool.submit(lambda: self.compute(d.result())),
-            commit=lambda n: self.pool.submit(lambda: n.result()),
+            commit=lambda n: self.pool.submit(lambda: self.commit_fn(n.result())),
             wait=lambda handles, timeout_s: list(wait(handles, timeout_s, FIRST_COMPLETED).done),
             get=lambda h: h.result(), error=lambda h: h.exception(timeout=0), died=lambda stage, exc: False,
+            unavailable=lambda stage, exc: stage == "write" and isinstance(exc, Unreachable),
             failed=lambda shard, stage, exc, attempts: self.failed.append((shard.shard_id, stage, attempts)),
             done=self.done, track=lambda shard: None, claim=self.claim, release=self.released.append)
 
@@ -99,3 +105,27 @@ def test_a_failing_shard_is_retried_then_recorded(fail_times, expect_failed):
     assert world.failed == expect_failed
     assert sorted(results) == (["s000", "s001", "s002"] if not expect_failed else ["s000", "s002"])
     assert attempts["s001"] == min(fail_times + 1, 2)
+
+
+@pytest.mark.parametrize("window_s, unreachable_times, expect_done", [(60.0, 6, True), (0.3, 10**6, False)])
+def test_an_unreachable_commit_is_tried_again_later_without_counting(monkeypatch, window_s, unreachable_times,
+                                                                     expect_done):
+    """A commit whose worker is out of reach (the commit actor restarting after its node was lost)
+    is tried again every UNAVAILABLE_RETRY_S without using up the shard's attempts, until
+    UNAVAILABLE_WINDOW_S has passed; then it counts as a failure like any other."""
+    monkeypatch.setattr(shard_runner, "UNAVAILABLE_RETRY_S", 0.05)
+    monkeypatch.setattr(shard_runner, "UNAVAILABLE_WINDOW_S", window_s)
+    calls = []
+
+    def commit(result):
+        calls.append(result)
+        if result == "s001" and calls.count("s001") <= unreachable_times:
+            raise Unreachable("the commit actor is temporarily unavailable")
+        return result
+
+    world = World(commit=commit)
+    results, _ = world.run(_shards(3), retries=0)  # no attempts to spare: only the window helps
+    if expect_done:
+        assert sorted(results) == ["s000", "s001", "s002"] and world.failed == [] and calls.count("s001") == 7
+    else:
+        assert sorted(results) == ["s000", "s002"] and world.failed == [("s001", "write", 1)]
