@@ -253,7 +253,7 @@ def whole_runs(args, reference_ok: bool) -> list[dict]:
             shutil.rmtree(out, ignore_errors=True)
             return wall, {"executor": summary.get("executor"), "people": summary.get("people")}
 
-        def reference_run_() -> tuple[float, dict]:
+        def run_reference() -> tuple[float, dict]:
             wall, stdout = timed_subprocess([sys.executable, __file__, "--reference-run", str(folder),
                                              "--reference-path", args.reference_path, "--threads", "2"], env)
             return wall, {"people": json.loads(stdout.strip().splitlines()[-1])["people"]}
@@ -265,7 +265,7 @@ def whole_runs(args, reference_ok: bool) -> list[dict]:
                 what = f"posepipe run --backend {backend} --num-cpus 2 {' '.join(flags)}".strip()
                 configs[what] = functools.partial(posepipe_run, backend, flags)
         if reference_ok:
-            configs["reference pipeline, 2 threads"] = reference_run_
+            configs["reference pipeline, 2 threads"] = run_reference
         labels, walls, info = list(configs), {k: [] for k in configs}, {}
         for r in range(args.whole_rounds):
             for label in labels[r % len(labels):] + labels[:r % len(labels)]:

@@ -75,12 +75,13 @@ def run_job(spec: JobSpec, *, runner_factory: Callable[..., Any] | None = None, 
     planner = Planner(sink, spec, ctx, map_fn=lambda fn, items: executor.map(fn, items), on_planned=tracker.add)
     try:
         shards = planner.shards()
-        head = list(itertools.islice(shards, 1))
         if spec.executor == "auto" and executor.name == "inline":
-            head, small = _head(itertools.chain(head, shards), INLINE_MAX_FRAMES)
+            head, small = _head(shards, INLINE_MAX_FRAMES)
             if not small:  # too much work to do here: Ray's start-up pays off
                 executor.close()
                 executor = _executor(spec, inline=False)
+        else:
+            head = list(itertools.islice(shards, 1))
         tracker.executor, summary.executor = executor, executor.name
         totals = planner.totals
         if not head and not totals.sources and totals.errors and not any(

@@ -64,7 +64,7 @@ class InlineExecutor:
         try:
             network = NetworkStage(work.runner_factory, work.runner_kwargs(device, self.threads), work.parse_config)
         except Exception as exc:  # noqa: BLE001
-            raise JobError(f"the network {self.spec.model!r} could not be loaded: {exc}") from exc
+            raise JobError.network_not_loaded(self.spec.model, exc) from exc
         decode, infer, commit = self._pool("decode"), self._pool("network"), self._pool("commit")
 
         def assemble_commit(cands: Future) -> Any:

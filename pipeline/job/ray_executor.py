@@ -244,7 +244,7 @@ class RayExecutor:
             ray.get([a.ready.remote() for a in pool.actors])
         except Exception as exc:  # noqa: BLE001
             pool.close()
-            raise JobError(f"the network {self.spec.model!r} could not be loaded: {unwrap(exc)}") from exc
+            raise JobError.network_not_loaded(self.spec.model, unwrap(exc)) from exc
         return pool
 
     def close(self) -> None:

@@ -125,7 +125,8 @@ class ShardWork:
                 "model_dir": spec.model_dir, "backend": spec.backend, "num_threads": num_threads}
 
     def run(self, calls: dict[str, Callable], pool: ActorPool, max_in_flight: int, todo: Iterable[Shard]) -> None:
-        """Run ``todo`` with the executor's ``calls`` (decode, network, commit, wait, get, error, died)."""
+        """Run ``todo`` with the executor's ``calls`` (decode, network, commit, wait, get, error, died,
+        and optionally unavailable)."""
         stages = Stages(**calls, failed=self.failed, done=self.done, track=self.track, **self.leases)
         ShardRunner(stages, pool, max_in_flight, self.spec.shard_retries, on_result=self.on_result,
                     on_failed=self.on_failed, tick=self.tick, on_elsewhere=self.on_elsewhere).run(todo)

@@ -8,7 +8,7 @@ import importlib
 
 # Imported here, not on first use: the function ``probe`` has its submodule's name, and importing the
 # submodule (as pipeline.video.shards does) would otherwise leave the module in that attribute.
-from pipeline.video.probe import VideoInfo, probe
+from pipeline.video.probe import VideoInfo, probe  # noqa: F401 (re-exported: __all__)
 
 _WHERE = {
     "Frame": "decode", "iter_frames": "decode", "rotate_image": "decode", "VideoDecodeError": "errors",
