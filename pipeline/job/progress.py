@@ -13,8 +13,9 @@ class JobSummary:
     (from the shard_log, skipped shards included); frames_per_s counts only frames processed in
     this run; stage_seconds sums worker time per stage. pending: inputs left to retry (retryable
     errors and failed shards) -- the next run does them. shards_by_other_drivers: shards planned
-    here that another driver on the same output leased and committed. executor: "ray" or "inline". status: "complete", "complete_with_errors"
-    (content errors only), "incomplete" (something is pending) or "running"."""
+    here that another driver on the same output leased and committed. executor: "ray" or "inline".
+    status: "complete", "complete_with_errors" (content errors only), "incomplete" (something is
+    pending) or "running"."""
 
     output: str
     status: str = "running"
